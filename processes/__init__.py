@@ -1,0 +1,1 @@
+"""PyWPS processes of the CANDELA-style server."""

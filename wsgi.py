@@ -1,0 +1,1 @@
+"""WSGI application (work in progress)."""
