@@ -20,3 +20,55 @@ def shared_path(*parts):
 def shared_data():
     """Root of the real data in ../shared/data."""
     return shared_path("data")
+
+
+def write_config(path, root, url="http://127.0.0.1:5000", data_roots=(), **server):
+    """A PyWPS config file for tests: everything under ``root``, served at ``url``."""
+    options = {
+        "url": f"{url}/wps",
+        "outputurl": f"{url}/outputs/",
+        "outputpath": str(root / "outputs"),
+        "workdir": str(root / "work"),
+        "allowedinputpaths": ":".join(str(r) for r in data_roots),
+        "maxsingleinputsize": "20mb",
+        "maxrequestsize": "30mb",
+        **server,
+    }
+    lines = ["[server]", *(f"{k} = {v}" for k, v in options.items()),
+             "[logging]", "level = INFO", f"database = sqlite:///{root / 'jobs.sqlite'}"]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="session")
+def server_root(tmp_path_factory):
+    """Folder of the in-process server: config, outputs, work, job database, and a data root."""
+    root = tmp_path_factory.mktemp("wps")
+    (root / "data").mkdir()
+    return root
+
+
+@pytest.fixture(scope="session")
+def data_root(server_root):
+    return server_root / "data"
+
+
+@pytest.fixture(scope="session")
+def wps_app(server_root, data_root):
+    """Our WSGI application (WPS at /wps, outputs at /outputs) on a test configuration."""
+    import logging
+
+    import wsgi
+    from pywps import tests as pywps_tests  # noqa: F401  (importing it disables logging...)
+
+    logging.disable(logging.NOTSET)  # ...so turn logging back on for the suite
+    config = write_config(server_root / "test.cfg", server_root, data_roots=[data_root])
+    return wsgi.create_app([str(config)])
+
+
+@pytest.fixture
+def wps(wps_app):
+    """A PyWPS test client of :func:`wps_app`."""
+    from pywps.tests import client_for
+
+    return client_for(wps_app)

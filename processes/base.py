@@ -1,0 +1,187 @@
+"""The base class of our processes, and the job a process works on.
+
+A process declares its inputs and outputs and implements ``run(job)``: it reads and checks
+every input through the job before any work starts, calls the core package, and hands the
+results back through the job. Every failure reaches the client as a ProcessError naming the
+input and the problem; nothing else (paths, stack traces) leaves the server.
+"""
+
+import json
+import logging
+from contextlib import contextmanager
+from pathlib import Path
+
+from pywps import Process, configuration
+from pywps.app.exceptions import ProcessError
+from pywps.exceptions import FileSizeExceeded, NoApplicableCode
+
+from candela.errors import InputError
+from candela.references import resolve
+
+from .pywps_fixes import data_roots
+from .wpsio import REF_SUFFIX
+
+LOGGER = logging.getLogger("PYWPS")
+
+#: Characters kept in messages to clients (PyWPS strips all others).
+MESSAGE_CHARS = ".:!?=,;-_/'()+%[]#"
+
+
+class InputProblem(Exception):
+    """A problem with one named input; its text goes to the client."""
+
+    def __init__(self, identifier, problem):
+        super().__init__(f"Input {identifier}: {problem}")
+        self.identifier = identifier
+
+
+class CandelaProcess(Process):
+    """A process with store and status support, a version, and clean error reporting.
+
+    Subclasses set ``IDENTIFIER``, ``TITLE``, ``ABSTRACT``, ``VERSION``, ``KEYWORDS``, implement
+    ``inputs_()`` and ``outputs_()`` returning fresh declarations, and ``run(job)``.
+    """
+
+    IDENTIFIER = TITLE = ABSTRACT = VERSION = None
+    KEYWORDS = ()
+
+    def __init__(self):
+        super().__init__(
+            self._handler,
+            identifier=self.IDENTIFIER,
+            title=self.TITLE,
+            abstract=self.ABSTRACT,
+            version=self.VERSION,
+            keywords=list(self.KEYWORDS),
+            inputs=self.inputs_(),
+            outputs=self.outputs_(),
+            store_supported=True,
+            status_supported=True,
+        )
+
+    def inputs_(self):
+        raise NotImplementedError
+
+    def outputs_(self):
+        raise NotImplementedError
+
+    def run(self, job):
+        raise NotImplementedError
+
+    def _handler(self, request, response):
+        job = Job(self, request, response)
+        try:
+            self.run(job)
+        except InputProblem as problem:
+            raise ProcessError(str(problem), allowed_chars=MESSAGE_CHARS) from None
+        except ProcessError:
+            raise
+        except Exception:
+            LOGGER.exception("Job %s (%s) failed", self.uuid, self.identifier)
+            raise ProcessError(
+                f"Internal error in {self.identifier}; the server log has the details under job {self.uuid}",
+                allowed_chars=MESSAGE_CHARS,
+            ) from None
+        return response
+
+
+class Job:
+    """One execution: typed access to its inputs, progress, and its outputs."""
+
+    def __init__(self, process, request, response):
+        self.process = process
+        self.request = request
+        self.response = response
+        self.workdir = Path(process.workdir)
+        self._percent = 0
+
+    # Inputs
+
+    def literals(self, identifier):
+        """The non-empty values sent for a literal input (its default when none was sent)."""
+        values = []
+        for item in self.request.inputs.get(identifier, ()):
+            if item.data is not None and str(item.data).strip() not in ("", "None"):
+                values.append(item.data.strip() if isinstance(item.data, str) else item.data)
+        return values
+
+    def literal(self, identifier):
+        """The value of a single literal input, or None when not given."""
+        values = self.literals(identifier)
+        return values[0] if values else None
+
+    def files(self, identifier):
+        """Local files for a raster/archive input and its ``_ref`` twin: ``[(name, path), ...]``.
+
+        ``name`` is what the user sent: the reference, or ``upload N`` for embedded data.
+        """
+        found = []
+        for number, item in enumerate(self.request.inputs.get(identifier, ()), start=1):
+            href = getattr(item, "url", None) if item.prop == "url" else None
+            name = href or _file_reference(item) or f"upload {number}"
+            with self.blame(identifier):
+                try:
+                    path = Path(item.file)
+                except FileSizeExceeded:
+                    raise InputError(f"larger than the {max_input_mb():.0f} MB allowed") from None
+                except NoApplicableCode as error:
+                    raise InputError(error.description or "the reference could not be fetched") from None
+            found.append((name, path))
+        ref_id = identifier + REF_SUFFIX
+        for text in self.literals(ref_id):
+            for reference in str(text).split():
+                with self.blame(ref_id):
+                    path = resolve(reference, self.workdir, data_roots(), max_input_bytes())
+                found.append((reference, path))
+        return found
+
+    def file(self, identifier):
+        """The one file given for ``identifier`` or its ``_ref`` twin."""
+        found = self.files(identifier)
+        if not found:
+            raise InputProblem(identifier, f"required: give {identifier} or {identifier}{REF_SUFFIX}")
+        if len(found) > 1:
+            raise InputProblem(identifier, f"give only one of {identifier} and {identifier}{REF_SUFFIX}")
+        return found[0]
+
+    @contextmanager
+    def blame(self, identifier):
+        """Report core InputErrors raised inside the block as problems of ``identifier``."""
+        try:
+            yield
+        except InputError as error:
+            raise InputProblem(identifier, str(error)) from None
+
+    # Progress and outputs
+
+    def progress(self, fraction, message):
+        """Coarse progress: the status document is rewritten only every 5 %."""
+        percent = int(5 + 90 * min(max(fraction, 0.0), 1.0))
+        if percent >= self._percent + 5 or fraction >= 1.0:
+            self._percent = percent
+            self.response.update_status(message, percent)
+
+    def output_file(self, identifier, path):
+        """Publish a file output; rasters always by reference, whatever the client asked."""
+        output = self.response.outputs[identifier]
+        output.file = str(path)
+        if any(f.mime_type.startswith("image/tiff") for f in output.supported_formats):
+            output.as_reference = True
+
+    def output_json(self, identifier, value):
+        self.response.outputs[identifier].data = json.dumps(value, indent=2)
+
+
+def max_input_bytes():
+    return int(max_input_mb() * 1024**2)
+
+
+def max_input_mb():
+    return configuration.get_size_mb(configuration.get_config_value("server", "maxsingleinputsize"))
+
+
+def _file_reference(item):
+    """The ``file://`` reference a complex input came from, if any."""
+    source = getattr(item, "inpt", None) or {}
+    href = source.get("href") if isinstance(source, dict) else None
+    return href or None

@@ -1,0 +1,77 @@
+"""Jpeg2Tiff: a Sentinel-2 product (SAFE, JPEG 2000 bands) becomes one GeoTIFF of chosen bands."""
+
+from pywps.inout.literaltypes import AllowedValue
+
+from candela import jpeg2tiff, sentinel2
+from candela.aoi import parse_aoi
+
+from .base import CandelaProcess, InputProblem
+from .products import open_product
+from .wpsio import aoi_input, json_output, literal, product_input, raster_output
+
+DEFAULT_BANDS = "B02,B03,B04,B08"
+
+
+class Jpeg2Tiff(CandelaProcess):
+    IDENTIFIER = "Jpeg2Tiff"
+    TITLE = "Sentinel-2 product to GeoTIFF"
+    ABSTRACT = (
+        "Converts a Sentinel-2 Level-1C or Level-2A product (zipped SAFE, or a .SAFE folder under a "
+        "data root) into one Cloud Optimized GeoTIFF of the chosen bands at one resolution: uint16 "
+        "reflectance x 10000 with the product's radiometric offset applied (so every processing "
+        "baseline is comparable), nodata 0, band descriptions set to the band names and the "
+        "acquisition time in the ACQUISITION_DATE tag."
+    )
+    VERSION = "1.0.0"
+    KEYWORDS = ("Sentinel-2", "JPEG 2000", "GeoTIFF", "COG")
+
+    def inputs_(self):
+        return [
+            *product_input("product", "Sentinel-2 product", "A zipped SAFE product (Level-1C or Level-2A)."),
+            literal("bands", "Bands", "Comma-separated band names: B01-B12, B8A, and SCL for Level-2A.",
+                    default=DEFAULT_BANDS),
+            literal("resolution", "Resolution (m)", "Output pixel size; bands are resampled to it "
+                    "(reflectance bilinear, SCL nearest).", data_type="integer", default=10,
+                    allowed_values=[AllowedValue(value=v) for v in (10, 20, 60)]),
+            aoi_input(),
+            literal("mask_clouds", "Mask clouds", "Level-2A only: pixels classified as cloud, cloud "
+                    "shadow, cirrus or no data in SCL become nodata.", data_type="boolean", default=False),
+        ]
+
+    def outputs_(self):
+        return [
+            raster_output("image", "GeoTIFF", "Cloud Optimized GeoTIFF of the requested bands."),
+            json_output("metadata", "Metadata", "JSON: product, bands, size, CRS, transform and tags of the image."),
+        ]
+
+    def run(self, job):
+        bands = parse_bands(job.literal("bands") or DEFAULT_BANDS)
+        resolution = int(job.literal("resolution") or 10)
+        with job.blame("aoi"):
+            aoi = parse_aoi(job.literal("aoi"))
+        mask_clouds = bool(job.literal("mask_clouds"))
+        job.progress(0.0, "Reading the product")
+        product = open_product(job, "product")
+        with job.blame("bands"):
+            for band in bands:
+                product.band_path(band, resolution)
+        destination = job.workdir / f"{product.product_id}_{resolution}m.tif"
+        with job.blame("product"):
+            written = jpeg2tiff.convert(product, destination, bands=bands, resolution=resolution, aoi=aoi,
+                              mask_clouds=mask_clouds, progress=job.progress)
+        job.output_file("image", destination)
+        job.output_json("metadata", {key: value for key, value in written.items() if key != "path"})
+
+
+def parse_bands(text):
+    """Band names from a comma-separated list, checked against the Sentinel-2 band set."""
+    bands = [b.strip().upper() for b in str(text).split(",") if b.strip()]
+    known = set(sentinel2.BANDS) | {"SCL"}
+    unknown = [b for b in bands if b not in known]
+    if unknown:
+        raise InputProblem("bands", f"unknown band {unknown[0]}: use B01-B12, B8A, and SCL for Level-2A")
+    if len(set(bands)) != len(bands):
+        raise InputProblem("bands", "a band is listed twice")
+    if not bands:
+        raise InputProblem("bands", "no band given")
+    return bands

@@ -1,0 +1,173 @@
+"""Corrections to PyWPS 4.8.1, applied once when the processes are imported.
+
+Each fix answers a verified defect (see the field notes): schema-invalid responses, a
+string-prefix check on server paths, reference fetching without timeout or status check,
+unknown output ids answered with HTML 500, unrequested outputs returned, and empty optional
+literals (the QGIS plugin sends every literal) treated as values. Template fixes are text
+substitutions on PyWPS's own templates; each must match exactly once, so an upgrade that
+changes a template fails loudly instead of silently serving invalid XML.
+"""
+
+import logging
+import os
+
+import requests
+from jinja2 import PackageLoader, TemplateNotFound
+from pywps import configuration
+from pywps.app.Process import Process
+from pywps.app.Service import Service
+from pywps.exceptions import FileURLNotSupported, InvalidParameterValue
+from pywps.inout.basic import ComplexInput, UrlHandler
+from pywps.inout.inputs import LiteralInput
+from pywps.response.basic import WPSResponse
+from pywps.response.execute import ExecuteResponse
+
+from candela.errors import InputError
+from candela.references import TIMEOUT, path_under_roots
+
+LOGGER = logging.getLogger("PYWPS")
+
+TEMPLATE_FIXES = {
+    "1.0.0/capabilities/main.xml": [
+        # Only WPS 1.0.0 is answered, so only 1.0.0 is advertised.
+        ("<ows:ServiceTypeVersion>2.0.0</ows:ServiceTypeVersion>", ""),
+    ],
+    "1.0.0/execute/main.xml": [
+        # ProcessAccepted has no percentCompleted attribute in the schema.
+        ('<wps:ProcessAccepted percentCompleted="{{ status.percent_done }}">', "<wps:ProcessAccepted>"),
+        # ProcessFailed holds an ows:ExceptionReport (with its required version).
+        ("<wps:ExceptionReport>", '<ows:ExceptionReport version="1.0.0">'),
+        ("</wps:ExceptionReport>", "</ows:ExceptionReport>"),
+        ('exceptionCode="NoApplicableCode" locator="None"', 'exceptionCode="NoApplicableCode"'),
+        # xs:boolean is lowercase.
+        ('asReference="{{ output.asreference }}"', 'asReference="{{ output.asreference | string | lower }}"'),
+        # A reference to a stored file is the raw file: no base64 encoding, no empty attributes.
+        (
+            '<wps:Reference href="{{ output.href }}" mimeType="{{ output.mimetype }}" '
+            'encoding="{{ output.encoding }}" schema="{{ output.schema }}"/>',
+            '<wps:Reference href="{{ output.href }}" mimeType="{{ output.mimetype }}"'
+            '{% if output.encoding and output.encoding != "base64" %} encoding="{{ output.encoding }}"{% endif %}'
+            '{% if output.schema %} schema="{{ output.schema }}"{% endif %}/>',
+        ),
+    ],
+}
+
+
+class FixedTemplateLoader(PackageLoader):
+    """PyWPS's templates with :data:`TEMPLATE_FIXES` applied."""
+
+    def __init__(self):
+        super().__init__("pywps", "templates")
+
+    def get_source(self, environment, template):
+        source, filename, uptodate = super().get_source(environment, template)
+        for old, new in TEMPLATE_FIXES.get(template, ()):
+            if source.count(old) != 1:
+                raise TemplateNotFound(f"{template}: PyWPS template changed, fix {old!r} no longer applies")
+            source = source.replace(old, new)
+        return source, filename, uptodate
+
+
+_LOADER = FixedTemplateLoader()
+
+
+def data_roots():
+    """The operator's data roots: ``[server] allowedinputpaths``, separated by ':'."""
+    value = configuration.get_config_value("server", "allowedinputpaths") or ""
+    return [p.strip() for p in value.split(os.pathsep) if p.strip()]
+
+
+def validate_file_reference(href):
+    """Admit a ``file://`` reference only when its real path lies inside a data root."""
+    from urllib.parse import unquote, urlparse
+
+    parsed = urlparse(href or "")
+    if parsed.scheme != "file" or not parsed.path:
+        raise FileURLNotSupported("Invalid file reference")
+    try:
+        path_under_roots(unquote(parsed.path), data_roots())
+    except InputError:
+        raise FileURLNotSupported("file references are accepted only under the configured data roots") from None
+
+
+def open_url(href, data=None):
+    """Fetch a reference with timeouts, and refuse error pages instead of saving them as input."""
+    try:
+        if data is not None:
+            response = requests.post(url=href, data=data, stream=True, timeout=TIMEOUT)
+        else:
+            response = requests.get(url=href, stream=True, timeout=TIMEOUT)
+    except requests.RequestException as error:
+        raise InvalidParameterValue(f"reference could not be fetched: {type(error).__name__}") from None
+    if response.status_code >= 400:
+        response.close()
+        raise InvalidParameterValue(f"fetching the reference failed with HTTP {response.status_code}")
+    return response
+
+
+def _check_requested_outputs(process, wps_request):
+    known = {o.identifier for o in process.outputs}
+    for identifier in wps_request.outputs or {}:
+        if identifier not in known:
+            raise InvalidParameterValue(
+                f"Unknown output {identifier!r}; this process returns {', '.join(sorted(known))}", identifier
+            )
+
+
+def _drop_empty_optional_literals(process, wps_request):
+    optional = {i.identifier for i in process.inputs if isinstance(i, LiteralInput) and i.min_occurs == 0}
+    for identifier in optional & set(wps_request.inputs):
+        values = [v for v in wps_request.inputs[identifier] if str(v.get("data", "")).strip() not in ("", "None")]
+        if values:
+            wps_request.inputs[identifier] = values
+        else:
+            del wps_request.inputs[identifier]
+
+
+def apply():
+    """Apply every fix (idempotent)."""
+    if getattr(WPSResponse, "_candela_fixed", False):
+        return
+
+    original_init = WPSResponse.__init__
+
+    def response_init(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        self.template_env.loader = _LOADER
+
+    WPSResponse.__init__ = response_init
+
+    ComplexInput._validate_file_input = staticmethod(validate_file_reference)
+    UrlHandler._openurl = staticmethod(open_url)
+
+    original_setup = Process.setup_outputs_from_wps_request
+
+    def setup_outputs(self, wps_request):
+        _check_requested_outputs(self, wps_request)
+        return original_setup(self, wps_request)
+
+    Process.setup_outputs_from_wps_request = setup_outputs
+
+    original_parse = Service._parse_and_execute
+
+    def parse_and_execute(self, process, wps_request, uuid):
+        _drop_empty_optional_literals(process, wps_request)
+        return original_parse(self, process, wps_request, uuid)
+
+    Service._parse_and_execute = parse_and_execute
+
+    original_json = ExecuteResponse.json.fget
+
+    def only_requested_outputs(self):
+        requested = set(self.wps_request.outputs or ())
+        if not requested or self.wps_request.raw:
+            return original_json(self)
+        every = self.outputs
+        self.outputs = {k: v for k, v in every.items() if k in requested}
+        try:
+            return original_json(self)
+        finally:
+            self.outputs = every
+
+    ExecuteResponse.json = property(only_requested_outputs)
+    WPSResponse._candela_fixed = True

@@ -1,0 +1,254 @@
+"""The WPS protocol in-process (pywps.tests.client_for): every response schema-valid."""
+
+import base64
+import json
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+import rasterio
+from lxml import etree
+
+from candela.synthetic import write_product
+from wpsschema import assert_valid
+
+NS = {"wps": "http://www.opengis.net/wps/1.0.0", "ows": "http://www.opengis.net/ows/1.1",
+      "xlink": "http://www.w3.org/1999/xlink"}
+SENSING = datetime(2021, 6, 1, 10, 30, 21, tzinfo=timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def product_zip(data_root):
+    """A tiny zipped L2A product under the data root."""
+    folder = data_root / "products"
+    folder.mkdir(exist_ok=True)
+    return write_product(folder, level="L2A", size_10m=120, sensing_time=SENSING, zipped=True)
+
+
+def kvp(wps, **params):
+    query = "&".join(f"{k}={v}" for k, v in {"service": "WPS", "version": "1.0.0", **params}.items())
+    return wps.get(f"/wps?{query}")
+
+
+def data_inputs(**inputs):
+    return quote(";".join(f"{k}={v}" for k, v in inputs.items()), safe="=;")
+
+
+def execute_xml(identifier, inputs, outputs=(), raw=None, status=False):
+    """An Execute request document; ``inputs`` maps ids to text or ('href', url) or ('b64', bytes, mime)."""
+    parts = []
+    for identifier_, value in inputs:
+        if isinstance(value, tuple) and value[0] == "href":
+            body = f'<wps:Reference xlink:href="{value[1]}"/>'
+        elif isinstance(value, tuple) and value[0] == "b64":
+            body = (f'<wps:Data><wps:ComplexData mimeType="{value[2]}" encoding="base64">'
+                    f"{base64.b64encode(value[1]).decode()}</wps:ComplexData></wps:Data>")
+        else:
+            body = f"<wps:Data><wps:LiteralData>{value}</wps:LiteralData></wps:Data>"
+        parts.append(f"<wps:Input><ows:Identifier>{identifier_}</ows:Identifier>{body}</wps:Input>")
+    if raw:
+        form = f"<wps:RawDataOutput><ows:Identifier>{raw}</ows:Identifier></wps:RawDataOutput>"
+    elif outputs:
+        store = ' storeExecuteResponse="true" status="true"' if status else ""
+        outs = "".join(
+            f'<wps:Output asReference="{str(ref).lower()}"><ows:Identifier>{o}</ows:Identifier></wps:Output>'
+            for o, ref in outputs)
+        form = f"<wps:ResponseDocument{store}>{outs}</wps:ResponseDocument>"
+    else:
+        form = ""
+    response_form = f"<wps:ResponseForm>{form}</wps:ResponseForm>" if form else ""
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>'
+        '<wps:Execute service="WPS" version="1.0.0" xmlns:wps="http://www.opengis.net/wps/1.0.0" '
+        'xmlns:ows="http://www.opengis.net/ows/1.1" xmlns:xlink="http://www.w3.org/1999/xlink">'
+        f"<ows:Identifier>{identifier}</ows:Identifier><wps:DataInputs>{''.join(parts)}</wps:DataInputs>"
+        f"{response_form}</wps:Execute>"
+    )
+
+
+def post(wps, xml):
+    return wps.post("/wps", data=xml, content_type="text/xml")
+
+
+def output_path(href, server_root):
+    """Local file behind an output URL of the test server."""
+    prefix = "http://127.0.0.1:5000/outputs/"
+    assert href.startswith(prefix), href
+    return server_root / "outputs" / href[len(prefix):]
+
+
+def exception_text(doc):
+    return " ".join(doc.xpath("//ows:ExceptionText/text()", namespaces=NS))
+
+
+# GetCapabilities and DescribeProcess
+
+
+def test_capabilities_are_valid_and_advertise_only_what_is_answered(wps):
+    response = kvp(wps, request="GetCapabilities")
+    doc = assert_valid(response.data)
+    versions = doc.xpath("//ows:ServiceTypeVersion/text()", namespaces=NS)
+    assert versions == ["1.0.0"]
+    identifiers = set(doc.xpath("//wps:Process/ows:Identifier/text()", namespaces=NS))
+    assert {"Jpeg2Tiff", "ExtractInfo"} <= identifiers
+
+
+def test_describe_process_is_valid_with_versions_abstracts_and_literal_domains(wps):
+    response = kvp(wps, request="DescribeProcess", identifier="all")
+    doc = assert_valid(response.data)
+    processes = doc.xpath("//ProcessDescription")
+    assert len(processes) >= 2
+    for process in processes:
+        name = process.findtext("{%s}Identifier" % NS["ows"])
+        assert process.get("{%s}processVersion" % NS["wps"]) not in (None, "", "None"), name
+        assert (process.findtext("{%s}Abstract" % NS["ows"]) or "").strip(), name
+        assert process.get("storeSupported") == "true" and process.get("statusSupported") == "true"
+        for literal in process.xpath(".//LiteralData"):
+            domains = literal.xpath("ows:AnyValue|ows:AllowedValues|ows:ValuesReference", namespaces=NS)
+            assert len(domains) == 1, name
+        complex_ids = process.xpath("DataInputs/Input[ComplexData]/ows:Identifier/text()", namespaces=NS)
+        literal_ids = set(process.xpath("DataInputs/Input[LiteralData]/ows:Identifier/text()", namespaces=NS))
+        for identifier in complex_ids:
+            assert identifier + "_ref" in literal_ids, f"{name}: {identifier} lacks a _ref literal"
+
+
+def test_unknown_process_is_an_ows_exception(wps):
+    response = kvp(wps, request="DescribeProcess", identifier="NoSuchProcess")
+    assert response.status_code == 400
+    doc = assert_valid(response.data)
+    assert doc.xpath("//ows:Exception/@exceptionCode", namespaces=NS) == ["InvalidParameterValue"]
+
+
+# Execute
+
+
+def test_execute_kvp_sync_returns_a_reference_to_a_valid_geotiff(wps, product_zip, server_root, data_root):
+    ref = product_zip.relative_to(data_root)
+    response = kvp(wps, request="Execute", identifier="Jpeg2Tiff",
+                   DataInputs=data_inputs(product_ref=ref, bands="B02,B8A", resolution=20),
+                   ResponseDocument="image=@asReference=true")
+    doc = assert_valid(response.data)
+    assert doc.xpath("//wps:ProcessSucceeded", namespaces=NS), response.data
+    references = doc.xpath("//wps:Output/wps:Reference", namespaces=NS)
+    assert len(references) == 1, "only the requested output is returned"
+    assert references[0].get("encoding") is None
+    path = output_path(references[0].get("href"), server_root)
+    with rasterio.open(path) as image:
+        assert image.count == 2
+        assert image.descriptions == ("B02", "B8A")
+        assert image.res == (20.0, 20.0)
+        assert image.tags()["ACQUISITION_DATE"].startswith("2021-06-01T10:30:21")
+
+
+def test_execute_xml_post_with_uploaded_zip_and_reference_forced_for_rasters(wps, product_zip, server_root):
+    xml = execute_xml("Jpeg2Tiff", [("product", ("b64", product_zip.read_bytes(), "application/zip")),
+                                    ("bands", "B04"), ("resolution", "60")],
+                      outputs=[("image", False), ("metadata", False)])
+    doc = assert_valid(post(wps, xml).data)
+    assert doc.xpath("//wps:ProcessSucceeded", namespaces=NS)
+    reference = doc.xpath("//wps:Output[ows:Identifier='image']/wps:Reference/@href", namespaces=NS)
+    assert reference, "a raster output goes by reference even when asked embedded"
+    with rasterio.open(output_path(reference[0], server_root)) as image:
+        assert image.descriptions == ("B04",) and image.res == (60.0, 60.0)
+    metadata = json.loads(doc.xpath("//wps:Output[ows:Identifier='metadata']//wps:ComplexData/text()",
+                                    namespaces=NS)[0])
+    assert metadata["bands"] == ["B04"]
+
+
+def test_execute_json_request_and_response(wps, product_zip, data_root):
+    body = {"identifier": "Jpeg2Tiff", "version": "1.0.0", "operation": "execute",
+            "inputs": {"product_ref": [{"identifier": "product_ref", "data": str(product_zip)}],
+                       "bands": [{"identifier": "bands", "data": "B03"}],
+                       "resolution": [{"identifier": "resolution", "data": "60"}]},
+            "outputs": {"metadata": {"asReference": "false"}}}
+    response = wps.post_json("/wps", doc=body)
+    assert response.status_code == 200
+    answer = json.loads(response.data)
+    assert answer["status"]["status"] == "succeeded"
+    assert set(answer["outputs"]) == {"metadata"}
+
+
+def test_empty_optional_literals_mean_not_given(wps, product_zip):
+    """The QGIS plugin sends every literal, empty ones included."""
+    xml = execute_xml("Jpeg2Tiff", [("product_ref", str(product_zip)), ("bands", ""), ("resolution", ""),
+                                    ("aoi", ""), ("mask_clouds", "")], outputs=[("metadata", False)])
+    doc = assert_valid(post(wps, xml).data)
+    metadata = json.loads(doc.xpath("//wps:ComplexData/text()", namespaces=NS)[0])
+    assert metadata["bands"] == ["B02", "B03", "B04", "B08"]
+
+
+def test_unknown_output_identifier_is_invalid_parameter_value(wps, product_zip):
+    for xml in (execute_xml("Jpeg2Tiff", [("product_ref", str(product_zip))], outputs=[("nope", True)]),
+                execute_xml("Jpeg2Tiff", [("product_ref", str(product_zip))], raw="nope")):
+        response = post(wps, xml)
+        assert response.status_code == 400
+        doc = assert_valid(response.data)
+        assert doc.xpath("//ows:Exception/@exceptionCode", namespaces=NS) == ["InvalidParameterValue"]
+        assert "nope" in exception_text(doc)
+
+
+def test_raw_data_output_streams_the_file(wps, product_zip):
+    response = post(wps, execute_xml("Jpeg2Tiff", [("product_ref", str(product_zip)), ("bands", "B02"),
+                                                   ("resolution", "60")], raw="image"))
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("image/tiff")
+    assert response.data[:4] in (b"II*\x00", b"MM\x00*")
+
+
+def test_failure_names_the_input_in_a_valid_process_failed(wps, product_zip):
+    xml = execute_xml("Jpeg2Tiff", [("product_ref", str(product_zip)), ("bands", "B02,B13")],
+                      outputs=[("image", True)])
+    doc = assert_valid(post(wps, xml).data)
+    assert doc.xpath("//wps:ProcessFailed/ows:ExceptionReport", namespaces=NS)
+    text = exception_text(doc)
+    assert "bands" in text and "B13" in text
+    assert "Traceback" not in text and "/" not in text.replace("B01-B12", "")
+
+
+def test_missing_product_is_reported_naming_both_inputs(wps):
+    doc = assert_valid(post(wps, execute_xml("Jpeg2Tiff", [("bands", "B02")], outputs=[("image", True)])).data)
+    assert "product_ref" in exception_text(doc)
+
+
+def test_async_execution_accepted_then_succeeds_with_valid_status_documents(wps, product_zip, server_root):
+    xml = execute_xml("Jpeg2Tiff", [("product_ref", str(product_zip)), ("bands", "B02"), ("resolution", "60")],
+                      outputs=[("image", True)], status=True)
+    doc = assert_valid(post(wps, xml).data)
+    accepted = doc.xpath("//wps:ProcessAccepted", namespaces=NS)
+    assert accepted and accepted[0].get("percentCompleted") is None
+    location = doc.get("statusLocation")
+    status_file = output_path(location, server_root)
+    assert status_file.exists(), "the status document exists before the accepted answer leaves"
+    status = wait_for_end(status_file)
+    assert status.xpath("//wps:ProcessSucceeded", namespaces=NS), etree.tostring(status)
+    href = status.xpath("//wps:Reference/@href", namespaces=NS)[0]
+    with rasterio.open(output_path(href, server_root)) as image:
+        assert image.descriptions == ("B02",)
+
+
+def wait_for_end(status_file, timeout=60):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        doc = assert_valid(status_file.read_bytes())
+        if doc.xpath("//wps:ProcessSucceeded|//wps:ProcessFailed", namespaces=NS):
+            return doc
+        time.sleep(0.2)
+    raise AssertionError(f"job did not finish within {timeout} s")
+
+
+def test_extractinfo_pairs_products_by_reference(wps, data_root):
+    folder = data_root / "series"
+    folder.mkdir(exist_ok=True)
+    later = write_product(folder, level="L2A", size_10m=60, sensing_time=datetime(2021, 7, 1, tzinfo=timezone.utc),
+                          zipped=True)
+    earlier = write_product(folder, level="L1C", baseline="03.01", size_10m=60,
+                            sensing_time=datetime(2021, 5, 1, tzinfo=timezone.utc), zipped=True)
+    xml = execute_xml("ExtractInfo", [("images_ref", str(later)), ("images_ref", str(earlier.relative_to(data_root)))],
+                      outputs=[("pairs", False)])
+    doc = assert_valid(post(wps, xml).data)
+    result = json.loads(doc.xpath("//wps:ComplexData/text()", namespaces=NS)[0])
+    assert len(result["groups"]) == 1
+    pair = result["groups"][0]["pairs"][0]
+    assert pair["before"] == str(earlier.relative_to(data_root)) and pair["after"] == str(later)
