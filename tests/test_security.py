@@ -1,0 +1,150 @@
+"""Server paths, archives, XML and sizes: what a hostile or careless client can send."""
+
+import http.server
+import io
+import json
+import os
+import threading
+import zipfile
+from datetime import datetime, timezone
+from functools import partial
+
+import pytest
+
+from candela.synthetic import write_product
+from test_wps import NS, exception_text, execute_xml, post
+from wpsschema import assert_valid
+
+
+@pytest.fixture(scope="module")
+def secret(server_root, data_root):
+    """A sibling folder whose name starts like the data root's: ``data_secret``."""
+    folder = data_root.parent / (data_root.name + "_secret")
+    folder.mkdir(exist_ok=True)
+    product = write_product(folder, level="L2A", size_10m=60,
+                            sensing_time=datetime(2020, 1, 1, tzinfo=timezone.utc), zipped=True)
+    (folder / "password.txt").write_text("TOP-SECRET-VALUE")
+    return folder, product
+
+
+@pytest.fixture(scope="module")
+def web(tmp_path_factory):
+    """A small HTTP server on 127.0.0.1 serving a folder: (base url, folder)."""
+    folder = tmp_path_factory.mktemp("web")
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", folder
+    server.shutdown()
+
+
+def failed_text(response):
+    doc = assert_valid(response.data)
+    assert doc.xpath("//wps:ProcessFailed", namespaces=NS) or doc.xpath("/ows:ExceptionReport", namespaces=NS)
+    return exception_text(doc)
+
+
+def extract_info(wps, *inputs):
+    return post(wps, execute_xml("ExtractInfo", list(inputs), outputs=[("pairs", False)]))
+
+
+def test_file_reference_outside_the_data_roots_is_refused(wps, secret):
+    _, product = secret
+    response = extract_info(wps, ("images", ("href", product.as_uri())))
+    assert response.status_code == 400
+    assert "TOP-SECRET" not in response.data.decode()
+
+
+def test_file_reference_inside_a_data_root_is_accepted(wps, data_root):
+    product = write_product(data_root, level="L2A", size_10m=60, tile="T32TQM",
+                            sensing_time=datetime(2020, 2, 2, tzinfo=timezone.utc), zipped=True)
+    doc = assert_valid(extract_info(wps, ("images", ("href", product.as_uri()))).data)
+    result = json.loads(doc.xpath("//wps:ComplexData/text()", namespaces=NS)[0])
+    assert [g["acquisitions"][0]["images"] for g in result["groups"]] == [[product.as_uri()]]
+
+
+@pytest.mark.parametrize("how", ["absolute", "relative", "file-url"])
+def test_sibling_prefix_and_dotdot_paths_are_refused(wps, data_root, secret, how):
+    _, product = secret
+    reference = {"absolute": str(product), "relative": f"../{product.parent.name}/{product.name}",
+                 "file-url": product.as_uri()}[how]
+    text = failed_text(extract_info(wps, ("images_ref", reference)))
+    assert "images_ref" in text and "data root" in text
+    assert str(product.parent) not in text
+
+
+def test_symlink_escaping_a_data_root_is_refused(wps, data_root, secret):
+    folder, product = secret
+    link = data_root / "innocent.zip"
+    if not link.exists():
+        link.symlink_to(product)
+    assert "data root" in failed_text(extract_info(wps, ("images_ref", str(link))))
+    assert post(wps, execute_xml("ExtractInfo", [("images", ("href", link.as_uri()))])).status_code == 400
+
+
+def test_xml_external_entities_are_not_expanded(wps, secret):
+    folder, _ = secret
+    xml = execute_xml("ExtractInfo", [("images_ref", "&secret;")], outputs=[("pairs", False)])
+    xml = xml.replace('<?xml version="1.0" encoding="UTF-8"?>',
+                      '<?xml version="1.0" encoding="UTF-8"?>'
+                      f'<!DOCTYPE wps:Execute [<!ENTITY secret SYSTEM "{(folder / "password.txt").as_uri()}">]>')
+    response = post(wps, xml)
+    assert "TOP-SECRET" not in response.data.decode()
+
+
+def zip_bytes(members):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members:
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_zip_slip_upload_is_refused_and_writes_nothing_outside(wps, server_root):
+    evil = zip_bytes([("S2A_MSIL2A_X.SAFE/MTD_MSIL2A.xml", b"<x/>"), ("../../../escaped.txt", b"owned")])
+    xml = execute_xml("Jpeg2Tiff", [("product", ("b64", evil, "application/zip"))], outputs=[("image", True)])
+    text = failed_text(post(wps, xml))
+    assert "product" in text
+    assert not any(p.name == "escaped.txt" for p in server_root.rglob("escaped.txt"))
+
+
+def test_zip_bomb_upload_is_refused(wps):
+    # 100 MB of zeros: about 100 kB compressed, beyond 4x the 20 MB input limit once unpacked.
+    bomb = zip_bytes([("S2A_MSIL2A_X.SAFE/B02.jp2", b"\0" * (100 * 2**20))])
+    text = failed_text(post(wps, execute_xml("Jpeg2Tiff", [("product", ("b64", bomb, "application/zip"))],
+                                             outputs=[("image", True)])))
+    assert "product" in text
+
+
+def test_oversized_reference_is_refused(wps, web):
+    base, folder = web
+    with open(folder / "huge.zip", "wb") as huge:
+        huge.truncate(21 * 2**20)  # above the test server's 20 MB maxsingleinputsize
+    for inputs in ([("images", ("href", f"{base}/huge.zip"))], [("images_ref", f"{base}/huge.zip")]):
+        text = failed_text(post(wps, execute_xml("ExtractInfo", inputs, outputs=[("pairs", False)])))
+        assert "images" in text and "allowed" in text
+
+
+def test_oversized_request_is_refused(wps):
+    blob = os.urandom(31 * 2**20)  # above maxrequestsize (30 MB) once base64-encoded, too
+    response = post(wps, execute_xml("Jpeg2Tiff", [("product", ("b64", blob, "application/zip"))]))
+    assert response.status_code in (400, 413)
+    assert_valid(response.data)
+
+
+def test_error_page_behind_a_reference_is_not_taken_as_input(wps, web):
+    base, _ = web
+    for inputs in ([("images", ("href", f"{base}/missing.tif"))], [("images_ref", f"{base}/missing.tif")]):
+        text = failed_text(post(wps, execute_xml("ExtractInfo", inputs, outputs=[("pairs", False)])))
+        assert "images" in text and "404" in text
+
+
+def test_html_page_given_as_product_is_rejected_clearly(wps, web):
+    base, folder = web
+    (folder / "page.zip").write_text("<html><body>Login required</body></html>")
+    text = failed_text(post(wps, execute_xml("Jpeg2Tiff", [("product_ref", f"{base}/page.zip")],
+                                             outputs=[("image", True)])))
+    assert "product_ref" in text or "product" in text
+    assert "not a zipped SAFE" in text
