@@ -1,0 +1,379 @@
+"""ExtractInfo: images grouped by place and sorted by acquisition time into consecutive pairs.
+
+:func:`extract_info` takes ``[(name, path), ...]``: GeoTIFFs (or any raster GDAL reads) and
+zipped Sentinel-2 SAFE products. Only headers and metadata are read, never pixels. ``name``
+is what the user sent the image as; it is the only way an image is named in the result.
+
+Images whose footprints overlap by more than ``min_overlap`` (1 %) of the smaller one are
+at the same place; groups are the connected components of that relation, whatever the tile
+names say (one place can be imaged from two MGRS tiles). Note that whole adjacent tiles of
+one UTM zone overlap by about 9 % and so join one group.
+
+Within a group, images dated within 15 minutes of each other are one *acquisition* (e.g. the
+per-band files ``..._B02.tif``, ``..._B03.tif`` of one date, or two tiles of one datatake),
+and pairs join consecutive acquisitions, never two bands of one date. A pair is described by
+the largest image (most pixels; then first name) of each acquisition: ``before``/``after``
+name those, ``overlap`` is their intersection area over the smaller one's area, measured in
+a Lambert equal-area projection (not in degrees²), and ``same_grid`` says whether they share
+CRS, transform and size (if not, the later one must be resampled onto the earlier one).
+
+The result, ready for ``json.dumps``; times are ISO 8601 UTC, bounds ``[west, south, east,
+north]`` in degrees (west > east across the antimeridian)::
+
+    {"groups": [
+        {"id": 1,
+         "footprint_lonlat": [54.540253, 24.291408, 54.614067, 24.366488],
+         "tiles": ["39QZG", "40QBM"],
+         "images": [
+            {"name": "S2A_OPER_..._T39QZG_B02.tif", "kind": "raster",
+             "time": "2016-01-20T07:03:50Z", "time_source": "orbit", "tile": "39QZG",
+             "crs": "EPSG:4326", "width": 785, "height": 799,
+             "bounds_lonlat": [54.540253, 24.291408, 54.614067, 24.366488]},
+            {"name": "T40QBM_20180328T065919_B02.tif", ...}],
+         "acquisitions": [
+            {"time": "2016-01-20T07:03:50Z", "images": ["S2A_OPER_..._T39QZG_B02.tif"]},
+            {"time": "2018-03-28T06:59:19Z", "images": ["T40QBM_20180328T065919_B02.tif"]}],
+         "pairs": [
+            {"before": "S2A_OPER_..._T39QZG_B02.tif", "after": "T40QBM_20180328T065919_B02.tif",
+             "before_date": "2016-01-20T07:03:50Z", "after_date": "2018-03-28T06:59:19Z",
+             "days": 797.9969, "overlap": 1.0, "same_grid": false,
+             "before_images": ["S2A_OPER_..._T39QZG_B02.tif"],
+             "after_images": ["T40QBM_20180328T065919_B02.tif"]}]}],
+     "rejected": [{"name": "notes.txt", "reason": "not a raster that can be read, ..."}]}
+
+A group's ``images`` are all its images in time order; each acquisition and each pair names
+its own. ``kind`` is ``"raster"`` or ``"sentinel2"`` (a zipped product, described on its 10 m grid);
+``time_source`` is where the time came from: ``"tag"`` (ACQUISITION_DATE), ``"tiff_datetime"``,
+``"name"``, ``"orbit"`` (computed from an old-style name's orbit number, to within minutes)
+or ``"product"`` (the product's metadata). Groups are ordered by their first acquisition.
+Inputs that cannot be used (unreadable, not georeferenced, undated) are in ``rejected``.
+"""
+
+import warnings
+import zipfile
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import numpy as np
+import rasterio
+import shapely
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.errors import NotGeoreferencedWarning, RasterioError
+from rasterio.warp import transform as transform_xy
+from rasterio.warp import transform_bounds
+
+from .dating import acquisition_time_and_source, format_time, tile_from_name
+from .errors import InputError
+
+MIN_OVERLAP = 0.01
+SAME_ACQUISITION = timedelta(minutes=15)
+FROM_PRODUCT = "product"
+PRODUCT_RESOLUTION = 10
+
+LONLAT = CRS.from_epsg(4326)
+_EDGE_POINTS = 21
+
+
+@dataclass(eq=False)
+class Image:
+    """What ExtractInfo knows of one input image."""
+
+    name: str
+    kind: str
+    time: datetime
+    time_source: str
+    tile: str | None
+    crs: CRS
+    transform: Affine
+    width: int
+    height: int
+    outline: tuple  # closed footprint ring, in outline_crs
+    outline_crs: CRS
+    bounds_lonlat: tuple = ()
+    order: int = 0
+
+    @property
+    def pixels(self):
+        return self.width * self.height
+
+
+def extract_info(items, min_overlap=MIN_OVERLAP):
+    """Group images by place, order them in time and pair consecutive acquisitions.
+
+    ``items`` is ``[(name, path), ...]``. Returns the JSON-ready dict described in this
+    module's docstring. Images that cannot be used are listed in its ``rejected`` part
+    with the reason, never dropped silently.
+    """
+    images, rejected = [], []
+    for order, (name, path) in enumerate(items):
+        try:
+            image = read_image(name, path)
+        except InputError as error:
+            rejected.append({"name": str(name), "reason": str(error)})
+            continue
+        image.order = order
+        images.append(image)
+    footprints = Footprints(images)
+    places = [sorted(members, key=_time_order) for members in footprints.groups(min_overlap)]
+    places.sort(key=lambda members: _time_order(members[0]))
+    groups = [{"id": number, **describe_group(members, footprints)} for number, members in enumerate(places, start=1)]
+    return {"groups": groups, "rejected": rejected}
+
+
+def _time_order(image):
+    return (image.time, image.name, image.order)
+
+
+def read_image(name, path):
+    """An :class:`Image` from a raster file or a zipped Sentinel-2 product (headers only).
+
+    Raises InputError, with a message naming no server path, for anything unusable.
+    """
+    image = _read_product(name, path) if _is_zip(path) else _read_raster(name, path)
+    image.bounds_lonlat = lonlat_bounds(image.outline_crs, image.outline)
+    return image
+
+
+def _is_zip(path):
+    try:
+        return zipfile.is_zipfile(path)
+    except OSError:
+        return False
+
+
+def _read_raster(name, path):
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NotGeoreferencedWarning)
+            with rasterio.open(path) as dataset:
+                if dataset.crs is None:
+                    raise InputError("no coordinate reference system: the image cannot be placed on the ground")
+                when, source = acquisition_time_and_source(dataset, name)
+                crs, transform = dataset.crs, dataset.transform
+                width, height = dataset.width, dataset.height
+    except RasterioError:
+        raise InputError("not a raster that can be read, nor a zipped Sentinel-2 product") from None
+    if when is None:
+        raise InputError(
+            "no acquisition time: no ACQUISITION_DATE or TIFFTAG_DATETIME tag, and no Sentinel-2 date in its name"
+        )
+    return Image(name=str(name), kind="raster", time=when, time_source=source, tile=tile_from_name(name),
+                 crs=crs, transform=transform, width=width, height=height,
+                 outline=grid_outline(transform, width, height), outline_crs=crs)
+
+
+def _read_product(name, path):
+    # Imported here so that rasters can be handled without the product reader loaded.
+    from .sentinel2 import read_product_info
+
+    info = read_product_info(path)
+    height, width = info.shape(PRODUCT_RESOLUTION)
+    return Image(name=str(name), kind="sentinel2", time=info.sensing_time, time_source=FROM_PRODUCT,
+                 tile=info.tile_id, crs=CRS.from_user_input(info.crs),
+                 transform=info.transform(PRODUCT_RESOLUTION), width=int(width), height=int(height),
+                 outline=tuple(info.footprint.exterior.coords), outline_crs=LONLAT)
+
+
+def grid_outline(transform, width, height, points=_EDGE_POINTS):
+    """The closed outline of a ``width`` x ``height`` grid, ``points`` per edge, in its CRS."""
+    steps = np.linspace(0.0, 1.0, points)[:-1]
+    cols = np.concatenate([steps * width, np.full_like(steps, width), (1 - steps) * width, np.zeros_like(steps)])
+    rows = np.concatenate([np.zeros_like(steps), steps * height, np.full_like(steps, height), (1 - steps) * height])
+    xs, ys = transform @ (cols, rows)
+    ring = list(zip(xs.tolist(), ys.tolist()))
+    return tuple(ring + ring[:1])
+
+
+def lonlat_bounds(crs, ring):
+    """``(west, south, east, north)`` of a ring in degrees; west > east across the antimeridian.
+
+    Raises InputError when the ring's CRS cannot be related to longitude and latitude.
+    """
+    xs, ys = zip(*ring)
+    if crs == LONLAT:
+        bounds = (min(xs), min(ys), max(xs), max(ys))
+    else:
+        try:
+            bounds = transform_bounds(crs, LONLAT, min(xs), min(ys), max(xs), max(ys), densify_pts=_EDGE_POINTS)
+        except Exception:  # GDAL's error classes are not public: any failure means the same here
+            bounds = (float("nan"),) * 4
+    if not all(np.isfinite(bounds)):
+        raise InputError("its coordinate reference system cannot be related to longitude and latitude")
+    return tuple(float(value) for value in bounds)
+
+
+def overlap_fraction(crs_a, ring_a, crs_b, ring_b, centre):
+    """Intersection area over the smaller area of two rings, in an equal-area projection.
+
+    ``centre`` is ``(lon, lat)``, near both rings: the projection's centre.
+    """
+    equal_area = CRS.from_proj4(f"+proj=laea +lat_0={centre[1]} +lon_0={centre[0]} +datum=WGS84 +units=m +no_defs")
+    a = _projected_polygon(crs_a, ring_a, equal_area)
+    b = _projected_polygon(crs_b, ring_b, equal_area)
+    smaller = min(a.area, b.area)
+    if smaller <= 0:
+        return 0.0
+    return min(1.0, a.intersection(b).area / smaller)
+
+
+def _projected_polygon(crs, ring, dst_crs):
+    xs, ys = zip(*ring)
+    polygon = shapely.Polygon(zip(*transform_xy(crs, dst_crs, xs, ys)))
+    # An outline reprojected far from its own CRS's valid area can cross itself.
+    return polygon if polygon.is_valid else shapely.make_valid(polygon)
+
+
+class Footprints:
+    """The distinct footprints of some images, how they overlap, and the places they make."""
+
+    def __init__(self, images):
+        self.images = list(images)
+        self.rings, self.crss, self.bounds, index, self._of = [], [], [], {}, {}
+        for image in self.images:
+            # Per-band files of one grid share a footprint: compare each grid once.
+            key = (image.outline_crs.to_wkt(), image.outline)
+            if key not in index:
+                index[key] = len(self.rings)
+                self.rings.append(image.outline)
+                self.crss.append(image.outline_crs)
+                self.bounds.append(image.bounds_lonlat)
+            self._of[id(image)] = index[key]
+        self._overlaps = {}
+
+    def overlap(self, i, j):
+        """Overlap fraction of footprints ``i`` and ``j`` (see :func:`overlap_fraction`)."""
+        if i == j:
+            return 1.0
+        key = (min(i, j), max(i, j))
+        if key not in self._overlaps:
+            a, b = key
+            self._overlaps[key] = overlap_fraction(self.crss[a], self.rings[a], self.crss[b], self.rings[b],
+                                                   _centre(self.bounds[a]))
+        return self._overlaps[key]
+
+    def groups(self, min_overlap):
+        """Images in connected groups of footprints overlapping by more than ``min_overlap``."""
+        parent = list(range(len(self.rings)))
+
+        def root(i):
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return i
+
+        boxes = [_lonlat_box(bounds) for bounds in self.bounds]
+        if boxes:
+            near_a, near_b = shapely.STRtree(boxes).query(boxes, predicate="intersects")
+            for i, j in zip(near_a.tolist(), near_b.tolist()):
+                if i < j and root(i) != root(j) and self.overlap(i, j) > min_overlap:
+                    parent[root(i)] = root(j)
+        places = {}
+        for image in self.images:
+            places.setdefault(root(self._of[id(image)]), []).append(image)
+        return list(places.values())
+
+    def overlap_of(self, a, b):
+        """Overlap fraction of two images' footprints."""
+        return self.overlap(self._of[id(a)], self._of[id(b)])
+
+
+def _lonlat_box(bounds):
+    west, south, east, north = bounds
+    if west <= east:
+        return shapely.box(west, south, east, north)
+    return shapely.MultiPolygon([shapely.box(west, south, 180, north), shapely.box(-180, south, east, north)])
+
+
+def _centre(bounds):
+    west, south, east, north = bounds
+    if west > east:
+        east += 360
+    lon = (west + east) / 2
+    return ((lon + 180) % 360 - 180, (south + north) / 2)
+
+
+def describe_group(members, footprints):
+    """The JSON-ready description of one place: its acquisitions in time order and their pairs."""
+    acquisitions = split_acquisitions(sorted(members, key=_time_order))
+    # The largest image speaks for its acquisition: the finest band of a per-band set.
+    leads = [min(acquisition, key=_lead_order) for acquisition in acquisitions]
+    pairs = []
+    for k in range(len(acquisitions) - 1):
+        before, after = leads[k], leads[k + 1]
+        start, end = acquisitions[k][0].time, acquisitions[k + 1][0].time
+        pairs.append({
+            "before": before.name,
+            "after": after.name,
+            "before_date": format_time(start),
+            "after_date": format_time(end),
+            "days": round((end - start).total_seconds() / 86400, 4),
+            "overlap": round(footprints.overlap_of(before, after), 4),
+            "same_grid": same_grid(before, after),
+            "before_images": [image.name for image in acquisitions[k]],
+            "after_images": [image.name for image in acquisitions[k + 1]],
+        })
+    return {
+        "footprint_lonlat": _rounded(_union_bounds([image.bounds_lonlat for image in members])),
+        "tiles": sorted({image.tile for image in members if image.tile}),
+        "images": [_describe_image(image) for acquisition in acquisitions for image in acquisition],
+        "acquisitions": [
+            {"time": format_time(acquisition[0].time), "images": [image.name for image in acquisition]}
+            for acquisition in acquisitions
+        ],
+        "pairs": pairs,
+    }
+
+
+def _lead_order(image):
+    return (-image.pixels, image.name, image.order)
+
+
+def split_acquisitions(images):
+    """Time-sorted images cut into acquisitions: runs within SAME_ACQUISITION of their first."""
+    acquisitions = []
+    for image in images:
+        if acquisitions and image.time - acquisitions[-1][0].time <= SAME_ACQUISITION:
+            acquisitions[-1].append(image)
+        else:
+            acquisitions.append([image])
+    return acquisitions
+
+
+def same_grid(a, b, tolerance=1e-3):
+    """True if two images share CRS, size and transform (corners within ``tolerance`` pixel)."""
+    if a.crs != b.crs or (a.width, a.height) != (b.width, b.height):
+        return False
+    pixel = min(abs(a.transform.a), abs(a.transform.e)) or max(abs(a.transform.b), abs(a.transform.d))
+    corners = [(0, 0), (a.width, 0), (a.width, a.height), (0, a.height)]
+    return all(
+        np.hypot(*np.subtract(a.transform @ corner, b.transform @ corner)) <= tolerance * pixel for corner in corners
+    )
+
+
+def _describe_image(image):
+    return {
+        "name": image.name,
+        "kind": image.kind,
+        "time": format_time(image.time),
+        "time_source": image.time_source,
+        "tile": image.tile,
+        "crs": image.crs.to_string(),
+        "width": image.width,
+        "height": image.height,
+        "bounds_lonlat": _rounded(image.bounds_lonlat),
+    }
+
+
+def _union_bounds(bounds):
+    wests, souths, easts, norths = zip(*bounds)
+    if all(west <= east for west, east in zip(wests, easts)):
+        return (min(wests), min(souths), max(easts), max(norths))
+    # Across the antimeridian: take the union on longitudes counted from 0 to 360.
+    shifted = [(west % 360, east % 360 + (360 if east % 360 < west % 360 else 0)) for west, east in zip(wests, easts)]
+    west, east = min(w for w, _ in shifted), max(e for _, e in shifted)
+    return ((west + 180) % 360 - 180, min(souths), (east + 180) % 360 - 180, max(norths))
+
+
+def _rounded(bounds):
+    return [round(float(value), 6) for value in bounds]

@@ -1,0 +1,434 @@
+"""Sentinel-2 Level-1C and Level-2A products in the SAFE format.
+
+Metadata come from the product's ``MTD_MSIL1C.xml`` / ``MTD_MSIL2A.xml`` and the granule's
+``MTD_TL.xml``, read with a parser that loads no DTD, expands no entity and uses no network;
+documents with a DOCTYPE are refused outright. Elements are matched by local name, because
+namespaces differ between levels and processing baselines.
+"""
+
+import re
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path, PurePosixPath
+
+from affine import Affine
+from lxml import etree
+from rasterio.crs import CRS
+from rasterio.errors import CRSError
+from rasterio.transform import array_bounds
+from rasterio.warp import transform_geom
+from shapely.geometry import Polygon, box, shape as to_shape
+
+from .archive import is_zip
+from .dating import parse_time
+from .errors import InputError
+
+BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12")
+NATIVE_RESOLUTION = {
+    "B01": 60, "B02": 10, "B03": 10, "B04": 10, "B05": 20, "B06": 20, "B07": 20,
+    "B08": 10, "B8A": 20, "B09": 60, "B10": 60, "B11": 20, "B12": 20, "SCL": 20,
+}
+RESOLUTIONS = (10, 20, 60)
+#: Largest metadata document read (real MTD_TL.xml files are under 1 MB).
+MAX_XML_BYTES = 20 * 2**20
+
+_MTD_NAME = re.compile(r"^MTD_MSI(L1C|L2A)\.xml$")
+_BAND_FILE = re.compile(r"_(B0[1-9]|B1[0-2]|B8A|SCL)(?:_(10|20|60)m)?(?:\.jp2)?$", re.IGNORECASE)
+_TILE = re.compile(r"_T(\d{2}[A-Z]{3})(?:_|$)")
+_BASELINE = re.compile(r"_N(\d{2})(\d{2})_")
+
+
+@dataclass
+class Product:
+    """A Sentinel-2 product: what its metadata say, and where its band files are."""
+
+    path: Path
+    product_id: str
+    level: str
+    spacecraft: str
+    sensing_time: datetime
+    processing_baseline: str
+    tile_id: str
+    cloud_cover: float
+    crs: CRS
+    footprint: Polygon
+    quantification: float
+    offsets: dict
+    _grids: dict = field(default_factory=dict, repr=False)
+    _files: dict = field(default_factory=dict, repr=False)
+    _zipped: bool = field(default=False, repr=False)
+
+    def transform(self, resolution):
+        """Affine transform of the tile's grid at ``resolution`` metres."""
+        ulx, uly, xdim, ydim, _, _ = self._grid(resolution)
+        return Affine(xdim, 0.0, ulx, 0.0, ydim, uly)
+
+    def shape(self, resolution):
+        """(height, width) of the tile's grid at ``resolution`` metres."""
+        return self._grid(resolution)[4:]
+
+    def bounds(self, resolution):
+        """(left, bottom, right, top) of the tile's grid at ``resolution`` metres."""
+        height, width = self.shape(resolution)
+        return array_bounds(height, width, self.transform(resolution))
+
+    def available_bands(self):
+        """Bands with at least one file in the product, in MTD order (SCL last)."""
+        present = {band for band, _ in self._files}
+        return [band for band in BANDS + ("SCL",) if band in present]
+
+    def band_path(self, band, resolution):
+        """Path of ``band``'s file at ``resolution`` metres, else at the band's native resolution.
+
+        Level-1C products have one file per band, at its native resolution. The file
+        returned may thus be at another resolution than asked: read its own transform.
+        """
+        name = _band_name(band, self.level)
+        resolution = _resolution(resolution)
+        if self._zipped:
+            raise InputError("band files cannot be read from a zipped product: extract it first")
+        wanted = (resolution, NATIVE_RESOLUTION[name]) if self.level == "L2A" else (NATIVE_RESOLUTION[name],)
+        for candidate in wanted:
+            relative = self._files.get((name, candidate))
+            if relative is not None:
+                return self.path / relative
+        shown = wanted[0]
+        others = sorted(r for b, r in self._files if b == name and r != shown)
+        hint = f" (it has it at {', '.join(f'{r} m' for r in others)})" if others else ""
+        raise InputError(f"band {name} at {shown} m is missing from the product{hint}")
+
+    def _grid(self, resolution):
+        resolution = _resolution(resolution)
+        if resolution not in self._grids:
+            raise InputError(f"the product metadata give no {resolution} m grid")
+        return self._grids[resolution]
+
+
+def read_product(path):
+    """Read a product from its .SAFE folder, or from a folder holding exactly one .SAFE folder."""
+    path = Path(path)
+    if path.is_file():
+        if is_zip(path):
+            raise InputError("the product is zipped: extract it first")
+        raise InputError("not a Sentinel-2 product (a SAFE folder was expected)")
+    if not path.is_dir():
+        raise InputError("not a Sentinel-2 product (no such folder)")
+    safe, mtd = _find_safe(path)
+    granules = sorted(safe.glob("GRANULE/*/MTD_TL.xml"))
+    tile = _only_granule([g.relative_to(safe).as_posix() for g in granules])
+    files = [p.relative_to(safe).as_posix() for p in safe.glob("GRANULE/*/IMG_DATA/**/*") if p.is_file()]
+    return _product(
+        path=safe,
+        mtd_name=mtd.name,
+        mtd=_read_limited(mtd),
+        tile=_read_limited(safe / tile),
+        files=files,
+        zipped=False,
+        fallback_id=safe.name,
+    )
+
+
+def read_product_info(path):
+    """Read a product's metadata from its folder (as :func:`read_product`) or from its zip.
+
+    A zip is not extracted: only its MTD_MSI*.xml and GRANULE/*/MTD_TL.xml are read, so
+    :meth:`Product.band_path` cannot be used on the result.
+    """
+    path = Path(path)
+    if not (path.is_file() and is_zip(path)):
+        return read_product(path)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = [n for n in archive.namelist() if not n.endswith("/")]
+            mtd_names = [n for n in names if _MTD_NAME.match(PurePosixPath(n).name) and n.count("/") <= 1]
+            if not mtd_names:
+                raise InputError("not a Sentinel-2 product (the zip holds no MTD_MSIL1C.xml or MTD_MSIL2A.xml)")
+            if len(mtd_names) > 1:
+                raise InputError("the zip holds several Sentinel-2 products; give one")
+            mtd_name = mtd_names[0]
+            prefix = mtd_name[: -len(PurePosixPath(mtd_name).name)]
+            inside = [n[len(prefix):] for n in names if n.startswith(prefix)]
+            tile = _only_granule([n for n in inside if re.fullmatch(r"GRANULE/[^/]+/MTD_TL\.xml", n)])
+            mtd = _read_member(archive, mtd_name)
+            tile_xml = _read_member(archive, prefix + tile)
+    except (zipfile.BadZipFile, EOFError, NotImplementedError):
+        raise InputError("the zip archive is damaged or uses an unsupported compression") from None
+    return _product(
+        path=path,
+        mtd_name=PurePosixPath(mtd_name).name,
+        mtd=mtd,
+        tile=tile_xml,
+        files=[n for n in inside if n.startswith("GRANULE/")],
+        zipped=True,
+        fallback_id=prefix.rstrip("/") or path.stem,
+    )
+
+
+def xml_parser():
+    """A new lxml parser that loads no DTD, expands no entity and uses no network."""
+    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
+
+
+def parse_xml(data, name):
+    """Parse an XML document safely; ``name`` (a file name, not a path) is for messages.
+
+    Refuses documents with a DOCTYPE: Sentinel-2 metadata have none, and a DOCTYPE is how
+    entity-expansion and external-entity attacks start.
+    """
+    try:
+        # A parser per call: lxml parsers must not be shared between threads.
+        root = etree.fromstring(data, xml_parser())
+    except etree.XMLSyntaxError:
+        raise InputError(f"the product metadata {name} are not well-formed XML") from None
+    if root.getroottree().docinfo.doctype:
+        raise InputError(f"the product metadata {name} declare a DOCTYPE, which is not accepted")
+    return root
+
+
+def _find_safe(folder):
+    """The SAFE folder (``folder`` itself or its only .SAFE subfolder) and its MTD file."""
+    mtd = _mtd_file(folder)
+    if mtd is not None:
+        return folder, mtd
+    candidates = [c for c in folder.iterdir() if c.is_dir() and c.name.upper().endswith(".SAFE")]
+    if len(candidates) > 1:
+        raise InputError(f"the folder holds {len(candidates)} .SAFE products; give one")
+    if candidates:
+        mtd = _mtd_file(candidates[0])
+        if mtd is not None:
+            return candidates[0], mtd
+    raise InputError("not a Sentinel-2 product (no MTD_MSIL1C.xml or MTD_MSIL2A.xml found)")
+
+
+def _mtd_file(folder):
+    found = [p for p in folder.glob("MTD_MSI*.xml") if _MTD_NAME.match(p.name) and p.is_file()]
+    if len(found) > 1:
+        raise InputError("the product holds both Level-1C and Level-2A metadata")
+    return found[0] if found else None
+
+
+def _only_granule(tile_files):
+    if not tile_files:
+        raise InputError("the product has no granule metadata (GRANULE/*/MTD_TL.xml)")
+    if len(tile_files) > 1:
+        raise InputError("products with several granules (the format used before December 2016) are not supported")
+    return tile_files[0]
+
+
+def _read_limited(path):
+    with open(path, "rb") as stream:
+        data = stream.read(MAX_XML_BYTES + 1)
+    if len(data) > MAX_XML_BYTES:
+        raise InputError(f"the product metadata {path.name} are larger than the {MAX_XML_BYTES >> 20} MiB allowed")
+    return data
+
+
+def _read_member(archive, name):
+    info = archive.getinfo(name)
+    shown = PurePosixPath(name).name
+    if info.file_size > MAX_XML_BYTES:
+        raise InputError(f"the product metadata {shown} are larger than the {MAX_XML_BYTES >> 20} MiB allowed")
+    with archive.open(info) as stream:
+        # Declared sizes can lie: never read more than the limit.
+        data = stream.read(MAX_XML_BYTES + 1)
+    if len(data) > MAX_XML_BYTES:
+        raise InputError(f"the product metadata {shown} are larger than the {MAX_XML_BYTES >> 20} MiB allowed")
+    return data
+
+
+def _product(path, mtd_name, mtd, tile, files, zipped, fallback_id):
+    level = _MTD_NAME.match(mtd_name).group(1)
+    product = _index(parse_xml(mtd, mtd_name))
+    root_name = product["__root__"]
+    if root_name != f"Level-{level[1:]}_User_Product":
+        raise InputError("not a Sentinel-2 product (its metadata are of another kind)")
+    granule = _index(parse_xml(tile, "MTD_TL.xml"))
+
+    product_id = _text(product, "PRODUCT_URI", "PRODUCT_URI_2A", "PRODUCT_URI_1C") or fallback_id
+    product_id = re.sub(r"\.SAFE$", "", product_id.strip(), flags=re.IGNORECASE)
+    spacecraft = _text(product, "SPACECRAFT_NAME") or _spacecraft_from_id(product_id)
+    if not spacecraft.upper().startswith("SENTINEL-2"):
+        raise InputError("not a Sentinel-2 product (the metadata name another spacecraft)")
+    crs = _crs(_text(granule, "HORIZONTAL_CS_CODE"))
+    grids = _grids(granule)
+    image_files = _text_list(product, "IMAGE_FILE")
+    return Product(
+        path=path,
+        product_id=product_id,
+        level=level,
+        spacecraft=spacecraft,
+        sensing_time=_sensing_time(product, granule),
+        processing_baseline=_baseline(product, product_id),
+        tile_id=_tile_id(product_id, granule),
+        cloud_cover=_number(product, "Cloud_Coverage_Assessment", default=float("nan")),
+        crs=crs,
+        footprint=_footprint(product, crs, grids),
+        quantification=_number(
+            product, "BOA_QUANTIFICATION_VALUE" if level == "L2A" else "QUANTIFICATION_VALUE",
+            "L2A_BOA_QUANTIFICATION_VALUE", default=10000.0),
+        offsets=_offsets(product, "BOA_ADD_OFFSET" if level == "L2A" else "RADIO_ADD_OFFSET"),
+        _grids=grids,
+        _files=_band_files(level, image_files, set(files)),
+        _zipped=zipped,
+    )
+
+
+def _index(root):
+    """Elements by local name (the root's own name under '__root__')."""
+    found = {"__root__": etree.QName(root).localname}
+    for element in root.iter(etree.Element):
+        found.setdefault(etree.QName(element).localname, []).append(element)
+    return found
+
+
+def _text_list(index, name):
+    return [e.text.strip() for e in index.get(name, []) if e.text and e.text.strip()]
+
+
+def _text(index, *names):
+    for name in names:
+        texts = _text_list(index, name)
+        if texts:
+            return texts[0]
+    return None
+
+
+def _number(index, *names, default):
+    text = _text(index, *names)
+    if text is None:
+        return default
+    try:
+        return float(text)
+    except ValueError:
+        raise InputError(f"the product metadata give a non-numeric {names[0]}") from None
+
+
+def _sensing_time(product, granule):
+    text = _text(product, "PRODUCT_START_TIME", "DATATAKE_SENSING_START") or _text(granule, "SENSING_TIME")
+    if text is None:
+        raise InputError("the product metadata give no sensing time")
+    try:
+        return parse_time(text)
+    except ValueError:
+        raise InputError("the product metadata give an unreadable sensing time") from None
+
+
+def _baseline(product, product_id):
+    text = _text(product, "PROCESSING_BASELINE")
+    if text:
+        return text
+    match = _BASELINE.search(product_id + "_")
+    return f"{match.group(1)}.{match.group(2)}" if match else ""
+
+
+def _tile_id(product_id, granule):
+    for text in (product_id, _text(granule, "TILE_ID") or ""):
+        match = _TILE.search(text)
+        if match:
+            return match.group(1)
+    raise InputError("the product metadata give no MGRS tile")
+
+
+def _spacecraft_from_id(product_id):
+    match = re.match(r"S2([A-D])_", product_id)
+    if not match:
+        raise InputError("not a Sentinel-2 product (the metadata name no spacecraft)")
+    return f"Sentinel-2{match.group(1)}"
+
+
+def _crs(code):
+    if not code:
+        raise InputError("the granule metadata give no coordinate system")
+    try:
+        return CRS.from_user_input(code)
+    except CRSError:
+        raise InputError(f"the granule's coordinate system {code[:40]!r} is not understood") from None
+
+
+def _grids(granule):
+    """resolution -> (ulx, uly, xdim, ydim, rows, cols) from Tile_Geocoding."""
+    sizes, positions = {}, {}
+    try:
+        for element in granule.get("Size", []):
+            sizes[int(element.get("resolution"))] = tuple(int(_child(element, n)) for n in ("NROWS", "NCOLS"))
+        for element in granule.get("Geoposition", []):
+            positions[int(element.get("resolution"))] = tuple(
+                float(_child(element, n)) for n in ("ULX", "ULY", "XDIM", "YDIM"))
+    except (TypeError, ValueError):
+        raise InputError("the granule metadata give an unreadable tile geocoding") from None
+    grids = {r: positions[r] + sizes[r] for r in positions if r in sizes}
+    if not grids:
+        raise InputError("the granule metadata give no tile geocoding")
+    return grids
+
+
+def _child(element, name):
+    for child in element.iter(etree.Element):
+        if etree.QName(child).localname == name and child.text:
+            return child.text.strip()
+    return None
+
+
+def _footprint(product, crs, grids):
+    text = _text(product, "EXT_POS_LIST")
+    if text:
+        try:
+            values = [float(v) for v in text.split()]
+        except ValueError:
+            values = []
+        if len(values) >= 6 and len(values) % 2 == 0:
+            # EXT_POS_LIST lists latitude before longitude.
+            return Polygon(list(zip(values[1::2], values[0::2])))
+    resolution = min(grids)
+    ulx, uly, xdim, ydim, rows, cols = grids[resolution]
+    tile = box(*array_bounds(rows, cols, Affine(xdim, 0.0, ulx, 0.0, ydim, uly)))
+    return to_shape(transform_geom(crs, "EPSG:4326", tile.__geo_interface__))
+
+
+def _offsets(product, tag):
+    offsets = dict.fromkeys(BANDS, 0)
+    for element in product.get(tag, []):
+        try:
+            offsets[BANDS[int(element.get("band_id"))]] = int(float(element.text))
+        except (TypeError, ValueError, IndexError):
+            raise InputError(f"the product metadata give an unreadable {tag}") from None
+    return offsets
+
+
+def _band_files(level, image_files, files):
+    """(band, resolution) -> relative path of each band file present, from IMAGE_FILE and the listing."""
+    candidates = [f if f.lower().endswith(".jp2") else f + ".jp2" for f in image_files]
+    found = {}
+    for relative in sorted(set(candidates) | {f for f in files if f.lower().endswith(".jp2")}):
+        if relative not in files or "IMG_DATA" not in relative.split("/"):
+            continue
+        match = _BAND_FILE.search(PurePosixPath(relative).name)
+        if not match:
+            continue
+        band = match.group(1).upper()
+        if band == "SCL" and level != "L2A":
+            continue
+        resolution = int(match.group(2)) if match.group(2) else NATIVE_RESOLUTION[band]
+        found.setdefault((band, resolution), relative)
+    return found
+
+
+def _band_name(band, level):
+    name = str(band).strip().upper()
+    if re.fullmatch(r"B\d", name):
+        name = "B0" + name[1]
+    allowed = BANDS + ("SCL",) if level == "L2A" else BANDS
+    if name not in allowed:
+        raise InputError(f"unknown band {str(band)[:20]!r}: use B01-B12, B8A (and SCL for Level-2A)")
+    return name
+
+
+def _resolution(value):
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = None
+    if number not in RESOLUTIONS:
+        raise InputError(f"resolution must be 10, 20 or 60 m, not {str(value)[:20]}")
+    return int(number)
