@@ -7,6 +7,7 @@ Configuration: the packaged ``pywps.cfg``, then the file named by ``$PYWPS_CFG``
 import argparse
 import logging
 import multiprocessing
+import os
 import re
 import sys
 from pathlib import Path
@@ -30,6 +31,8 @@ def load_config(cfgfiles=None):
         path = HERE / config.get("server", option)
         path.mkdir(parents=True, exist_ok=True)
         config.set("server", option, str(path))
+    roots = [r.strip() for r in config.get("server", "allowedinputpaths").split(os.pathsep) if r.strip()]
+    config.set("server", "allowedinputpaths", os.pathsep.join(str(HERE / r) for r in roots))
     database = config.get("logging", "database")
     if database.startswith("sqlite:///") and not database.startswith("sqlite:////") and ":memory:" not in database:
         path = HERE / database[len("sqlite:///"):]

@@ -8,6 +8,7 @@ input and the problem; nothing else (paths, stack traces) leaves the server.
 
 import json
 import logging
+import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -38,12 +39,11 @@ class InputProblem(Exception):
 class CandelaProcess(Process):
     """A process with store and status support, a version, and clean error reporting.
 
-    Subclasses set ``IDENTIFIER``, ``TITLE``, ``ABSTRACT``, ``VERSION``, ``KEYWORDS``, implement
+    Subclasses set ``IDENTIFIER``, ``TITLE``, ``ABSTRACT``, ``VERSION``, implement
     ``inputs_()`` and ``outputs_()`` returning fresh declarations, and ``run(job)``.
     """
 
     IDENTIFIER = TITLE = ABSTRACT = VERSION = None
-    KEYWORDS = ()
 
     def __init__(self):
         super().__init__(
@@ -52,7 +52,6 @@ class CandelaProcess(Process):
             title=self.TITLE,
             abstract=self.ABSTRACT,
             version=self.VERSION,
-            keywords=list(self.KEYWORDS),
             inputs=self.inputs_(),
             outputs=self.outputs_(),
             store_supported=True,
@@ -164,9 +163,20 @@ class Job:
     def output_file(self, identifier, path):
         """Publish a file output; rasters always by reference, whatever the client asked."""
         output = self.response.outputs[identifier]
+        if self.request.raw:
+            path = self._keep(path)
         output.file = str(path)
         if any(f.mime_type.startswith("image/tiff") for f in output.supported_formats):
             output.as_reference = True
+
+    def _keep(self, path):
+        """Move a file to this job's output folder: PyWPS deletes the work folder before it
+        streams a raw output."""
+        folder = Path(configuration.get_config_value("server", "outputpath")) / str(self.process.uuid)
+        folder.mkdir(parents=True, exist_ok=True)
+        kept = folder / Path(path).name
+        shutil.move(str(path), kept)
+        return kept
 
     def output_json(self, identifier, value):
         self.response.outputs[identifier].data = json.dumps(value, indent=2)

@@ -18,7 +18,6 @@ class ExtractInfo(CandelaProcess):
         "SAFE products. Unreadable or undated inputs are reported by name."
     )
     VERSION = "1.0.0"
-    KEYWORDS = ("Sentinel-2", "time series", "pairs")
 
     def inputs_(self):
         return product_input("images", "Images", "GeoTIFFs and/or zipped Sentinel-2 products.",

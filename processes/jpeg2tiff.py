@@ -23,7 +23,6 @@ class Jpeg2Tiff(CandelaProcess):
         "acquisition time in the ACQUISITION_DATE tag."
     )
     VERSION = "1.0.0"
-    KEYWORDS = ("Sentinel-2", "JPEG 2000", "GeoTIFF", "COG")
 
     def inputs_(self):
         return [

@@ -9,6 +9,7 @@ changes a template fails loudly instead of silently serving invalid XML.
 """
 
 import logging
+import multiprocessing
 import os
 
 import requests
@@ -21,6 +22,7 @@ from pywps.inout.basic import ComplexInput, UrlHandler
 from pywps.inout.inputs import LiteralInput
 from pywps.response.basic import WPSResponse
 from pywps.response.execute import ExecuteResponse
+from pywps.response.status import WPS_STATUS
 
 from candela.errors import InputError
 from candela.references import TIMEOUT, path_under_roots
@@ -124,6 +126,59 @@ def _drop_empty_optional_literals(process, wps_request):
             del wps_request.inputs[identifier]
 
 
+def run_in_worker(process, run, wps_request, wps_response):
+    """Run a synchronous job in a forked worker and copy its final response back.
+
+    The server process must never run GDAL itself: once GDAL's thread pool exists in a
+    process, every process forked from it (PyWPS's async jobs) deadlocks in GDAL. A worker
+    also keeps a crashing job from taking the server down.
+    """
+    from .jobs import DEAD_WORKER_MESSAGE
+
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+
+    def work():
+        receiver.close()
+        process.launch_next_process = lambda: None  # the server launches queued jobs, not this worker
+        response = run(process, wps_request, wps_response)
+        sender.send(_final_state(response))
+        sender.close()
+
+    worker = context.Process(target=work, name=f"wps-job-{process.uuid}")
+    worker.start()
+    sender.close()
+    try:
+        state = receiver.recv()
+    except EOFError:
+        state = None
+    worker.join()
+    if state is None:
+        LOGGER.error("Job %s: worker exited with code %s", process.uuid, worker.exitcode)
+        wps_response._update_status(WPS_STATUS.FAILED, DEAD_WORKER_MESSAGE, 100)
+    else:
+        for name, value in state["response"].items():
+            setattr(wps_response, name, value)
+        for identifier, (file, data) in state["raw_outputs"].items():
+            if file:
+                wps_response.outputs[identifier].file = file
+            else:
+                wps_response.outputs[identifier].data = data
+    process.launch_next_process()
+    return wps_response
+
+
+def _final_state(response):
+    raw_outputs = {}
+    if response.wps_request.raw:
+        for identifier in response.wps_request.outputs:
+            output = response.outputs[identifier]
+            file = output.file if output.prop == "file" else None
+            raw_outputs[identifier] = (file, None if file else output.data)
+    names = ("status", "message", "status_percentage", "doc", "content_type")
+    return {"response": {n: getattr(response, n) for n in names}, "raw_outputs": raw_outputs}
+
+
 def apply():
     """Apply every fix (idempotent)."""
     if getattr(WPSResponse, "_candela_fixed", False):
@@ -170,4 +225,13 @@ def apply():
             self.outputs = every
 
     ExecuteResponse.json = property(only_requested_outputs)
+
+    original_run = Process._run_process
+
+    def run_process(self, wps_request, wps_response):
+        if getattr(self, "async_", False):  # already in a forked worker
+            return original_run(self, wps_request, wps_response)
+        return run_in_worker(self, original_run, wps_request, wps_response)
+
+    Process._run_process = run_process
     WPSResponse._candela_fixed = True

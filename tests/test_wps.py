@@ -2,6 +2,7 @@
 
 import base64
 import json
+import os
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -252,3 +253,12 @@ def test_extractinfo_pairs_products_by_reference(wps, data_root):
     assert len(result["groups"]) == 1
     pair = result["groups"][0]["pairs"][0]
     assert pair["before"] == str(earlier.relative_to(data_root)) and pair["after"] == str(later)
+
+
+def test_sync_jobs_run_outside_the_server_process(wps, product_zip):
+    """GDAL's thread pool must never start in the server: processes forked from it would hang."""
+    threads_before = set(os.listdir("/proc/self/task"))
+    xml = execute_xml("Jpeg2Tiff", [("product_ref", str(product_zip)), ("bands", "B02,B03"), ("resolution", "20")],
+                      outputs=[("image", True)])
+    assert assert_valid(post(wps, xml).data).xpath("//wps:ProcessSucceeded", namespaces=NS)
+    assert set(os.listdir("/proc/self/task")) - threads_before == set()
