@@ -13,10 +13,13 @@ import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
-from pywps import Service, configuration
-from werkzeug.middleware.dispatcher import DispatcherMiddleware
-from werkzeug.middleware.shared_data import SharedDataMiddleware
-from werkzeug.wrappers import Response
+if not os.environ.get("PYWPS_CFG", "x"):
+    del os.environ["PYWPS_CFG"]  # PyWPS crashes on import when it is set but empty
+
+from pywps import Service, configuration  # noqa: E402
+from werkzeug.middleware.dispatcher import DispatcherMiddleware  # noqa: E402
+from werkzeug.middleware.shared_data import SharedDataMiddleware  # noqa: E402
+from werkzeug.wrappers import Response  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 PACKAGED_CFG = HERE / "pywps.cfg"
