@@ -1,8 +1,14 @@
 """Shared fixtures: where the real data lives, and skipping cleanly without it."""
 
+import os
 from pathlib import Path
 
 import pytest
+
+# GDAL's thread pool, once started in a process, deadlocks every process forked from it. The
+# server never runs GDAL itself (jobs run in forked workers), but this test process runs the
+# core directly before it serves WPS requests, so here GDAL stays single-threaded.
+os.environ["CANDELA_THREADS"] = "1"
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"

@@ -13,7 +13,8 @@ import rasterio
 from lxml import etree
 
 from candela.synthetic import write_product
-from wpsschema import assert_valid
+from conftest import shared_path
+from wpsschema import assert_valid, wps_schema
 
 NS = {"wps": "http://www.opengis.net/wps/1.0.0", "ows": "http://www.opengis.net/ows/1.1",
       "xlink": "http://www.w3.org/1999/xlink"}
@@ -85,6 +86,11 @@ def exception_text(doc):
 
 
 # GetCapabilities and DescribeProcess
+
+
+def test_responses_are_schema_validated():
+    shared_path("ogc-schemas", "schemas.opengis.net", "wps", "1.0.0", "wpsAll.xsd")
+    assert wps_schema() is not None
 
 
 def test_capabilities_are_valid_and_advertise_only_what_is_answered(wps):
@@ -255,8 +261,9 @@ def test_extractinfo_pairs_products_by_reference(wps, data_root):
     assert pair["before"] == str(earlier.relative_to(data_root)) and pair["after"] == str(later)
 
 
-def test_sync_jobs_run_outside_the_server_process(wps, product_zip):
+def test_sync_jobs_run_outside_the_server_process(wps, product_zip, monkeypatch):
     """GDAL's thread pool must never start in the server: processes forked from it would hang."""
+    monkeypatch.setenv("CANDELA_THREADS", "2")
     threads_before = set(os.listdir("/proc/self/task"))
     xml = execute_xml("Jpeg2Tiff", [("product_ref", str(product_zip)), ("bands", "B02,B03"), ("resolution", "20")],
                       outputs=[("image", True)])

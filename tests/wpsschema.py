@@ -1,10 +1,16 @@
-"""Validate WPS 1.0.0 responses against the offline OGC schemas in ../shared/ogc-schemas."""
+"""Validate WPS 1.0.0 responses against the offline OGC schemas in ../shared/ogc-schemas.
+
+Without ../shared (a user's clone) responses are still parsed and checked by the protocol tests,
+but not validated; ``test_wps.py::test_responses_are_schema_validated`` skips to say so.
+"""
 
 from functools import lru_cache
 
 from lxml import etree
 
 from conftest import SHARED, shared_path
+
+SCHEMAS = SHARED / "ogc-schemas"
 
 PREFIXES = ("http://schemas.opengis.net/", "http://www.w3.org/")
 
@@ -42,6 +48,8 @@ def assert_valid(xml):
     if isinstance(xml, str):
         xml = xml.encode()
     doc = etree.fromstring(xml, etree.XMLParser(resolve_entities=False, no_network=True))
+    if not SCHEMAS.is_dir():
+        return doc
     schema = ows_exception_schema() if etree.QName(doc).localname == "ExceptionReport" else wps_schema()
     if not schema.validate(doc):
         errors = "\n".join(f"line {e.line}: {e.message}" for e in schema.error_log)
