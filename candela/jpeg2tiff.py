@@ -22,10 +22,9 @@ from rasterio.windows import Window
 
 from . import dating
 from .errors import InputError
-from .sentinel2 import BANDS
+from .sentinel2 import RESOLUTIONS, band_name, check_resolution
 
 DEFAULT_BANDS = ("B02", "B03", "B04", "B08")
-RESOLUTIONS = (10, 20, 60)
 SCL = "SCL"
 #: SCL classes masked by ``mask_clouds``: no data, cloud shadow, cloud medium/high probability, thin cirrus.
 CLOUD_CLASSES = (0, 3, 8, 9, 10)
@@ -84,7 +83,7 @@ def convert(product, destination, bands=DEFAULT_BANDS, resolution=10, aoi=None, 
         written then.
     """
     report = progress or (lambda fraction, message: None)
-    bands = check_bands(product, bands)
+    bands = check_bands(bands, product.level)
     resolution = check_resolution(resolution)
     if mask_clouds and product.level != "L2A":
         raise InputError("clouds can only be masked in Level-2A products (Level-1C has no scene classification)")
@@ -142,36 +141,19 @@ def convert(product, destination, bands=DEFAULT_BANDS, resolution=10, aoi=None, 
     }
 
 
-def check_bands(product, bands):
-    """Band names as a tuple of canonical names (``"b8a"`` -> ``"B8A"``), or raise InputError."""
+def check_bands(bands, level=None):
+    """Band names (a list or a comma-separated text) as a tuple of canonical names, or raise InputError."""
     if isinstance(bands, str):
         bands = bands.split(",")
     names = []
     for band in bands:
-        name = str(band).strip().upper()
-        if len(name) == 2 and name[0] == "B" and name[1].isdigit():
-            name = "B0" + name[1]
-        if name == SCL and product.level != "L2A":
-            raise InputError("band SCL (scene classification) exists only in Level-2A products")
-        if name not in BANDS and name != SCL:
-            raise InputError(f"unknown band {str(band)[:20]!r}: use B01-B12, B8A (and SCL for Level-2A)")
+        name = band_name(band, level)
         if name in names:
             raise InputError(f"band {name} is asked for twice")
         names.append(name)
     if not names:
         raise InputError("no band asked for")
     return tuple(names)
-
-
-def check_resolution(resolution):
-    """The resolution as an int among 10, 20 and 60, or raise InputError."""
-    try:
-        value = float(resolution)
-    except (TypeError, ValueError):
-        value = None
-    if value not in RESOLUTIONS:
-        raise InputError(f"resolution must be 10, 20 or 60 m, not {str(resolution)[:20]}")
-    return int(value)
 
 
 def output_window(product, resolution, aoi=None):

@@ -84,8 +84,8 @@ class Product:
         Level-1C products have one file per band, at its native resolution. The file
         returned may thus be at another resolution than asked: read its own transform.
         """
-        name = _band_name(band, self.level)
-        resolution = _resolution(resolution)
+        name = band_name(band, self.level)
+        resolution = check_resolution(resolution)
         if self._zipped:
             raise InputError("band files cannot be read from a zipped product: extract it first")
         wanted = (resolution, NATIVE_RESOLUTION[name]) if self.level == "L2A" else (NATIVE_RESOLUTION[name],)
@@ -99,7 +99,7 @@ class Product:
         raise InputError(f"band {name} at {shown} m is missing from the product{hint}")
 
     def _grid(self, resolution):
-        resolution = _resolution(resolution)
+        resolution = check_resolution(resolution)
         if resolution not in self._grids:
             raise InputError(f"the product metadata give no {resolution} m grid")
         return self._grids[resolution]
@@ -414,17 +414,23 @@ def _band_files(level, image_files, files):
     return found
 
 
-def _band_name(band, level):
+def band_name(band, level=None):
+    """The canonical name of a band (``"b8a"`` -> ``"B8A"``, ``"B2"`` -> ``"B02"``), or raise InputError.
+
+    With ``level`` given, SCL is accepted for Level-2A only.
+    """
     name = str(band).strip().upper()
     if re.fullmatch(r"B\d", name):
         name = "B0" + name[1]
-    allowed = BANDS + ("SCL",) if level == "L2A" else BANDS
-    if name not in allowed:
+    if name == "SCL" and level not in (None, "L2A"):
+        raise InputError("band SCL (scene classification) exists only in Level-2A products")
+    if name not in BANDS + ("SCL",):
         raise InputError(f"unknown band {str(band)[:20]!r}: use B01-B12, B8A (and SCL for Level-2A)")
     return name
 
 
-def _resolution(value):
+def check_resolution(value):
+    """The resolution as an int among 10, 20 and 60 m, or raise InputError."""
     try:
         number = float(value)
     except (TypeError, ValueError):

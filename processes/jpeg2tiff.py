@@ -2,14 +2,14 @@
 
 from pywps.inout.literaltypes import AllowedValue
 
-from candela import jpeg2tiff, sentinel2
+from candela import jpeg2tiff
 from candela.aoi import parse_aoi
 
-from .base import CandelaProcess, InputProblem
+from .base import CandelaProcess
 from .products import open_product
 from .wpsio import aoi_input, json_output, literal, product_input, raster_output
 
-DEFAULT_BANDS = "B02,B03,B04,B08"
+DEFAULT_BANDS = ",".join(jpeg2tiff.DEFAULT_BANDS)
 
 
 class Jpeg2Tiff(CandelaProcess):
@@ -44,7 +44,8 @@ class Jpeg2Tiff(CandelaProcess):
         ]
 
     def run(self, job):
-        bands = parse_bands(job.literal("bands") or DEFAULT_BANDS)
+        with job.blame("bands"):
+            bands = jpeg2tiff.check_bands(job.literal("bands") or DEFAULT_BANDS)
         resolution = int(job.literal("resolution") or 10)
         with job.blame("aoi"):
             aoi = parse_aoi(job.literal("aoi"))
@@ -61,16 +62,3 @@ class Jpeg2Tiff(CandelaProcess):
         job.output_file("image", destination)
         job.output_json("metadata", {key: value for key, value in written.items() if key != "path"})
 
-
-def parse_bands(text):
-    """Band names from a comma-separated list, checked against the Sentinel-2 band set."""
-    bands = [b.strip().upper() for b in str(text).split(",") if b.strip()]
-    known = set(sentinel2.BANDS) | {"SCL"}
-    unknown = [b for b in bands if b not in known]
-    if unknown:
-        raise InputProblem("bands", f"unknown band {unknown[0]}: use B01-B12, B8A, and SCL for Level-2A")
-    if len(set(bands)) != len(bands):
-        raise InputProblem("bands", "a band is listed twice")
-    if not bands:
-        raise InputProblem("bands", "no band given")
-    return bands

@@ -18,7 +18,7 @@ def shared_path(*parts):
     """A path in ../shared, or skip the test with the reason when it is absent."""
     path = SHARED.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"needs ../shared/{'/'.join(parts)} (real data beside the project; absent in a user's clone)")
+        pytest.skip(f"needs ../shared/{'/'.join(parts)} (beside the project in CI; absent in a user's clone)")
     return path
 
 
@@ -65,7 +65,7 @@ def wps_app(server_root, data_root):
     import logging
 
     import wsgi
-    from pywps import tests as pywps_tests  # noqa: F401  (importing it disables logging...)
+    import pywps.tests  # noqa: F401  (importing it disables logging...)
 
     logging.disable(logging.NOTSET)  # ...so turn logging back on for the suite
     config = write_config(server_root / "test.cfg", server_root, data_roots=[data_root])

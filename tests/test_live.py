@@ -8,7 +8,6 @@ import time
 from datetime import datetime, timezone
 
 import pytest
-import rasterio
 import requests
 from owslib.wps import WebProcessingService, monitorExecution
 from rasterio.io import MemoryFile

@@ -5,7 +5,6 @@ import json
 import os
 import time
 from datetime import datetime, timezone
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
