@@ -116,8 +116,7 @@ class Job:
         """
         found = []
         for number, item in enumerate(self.request.inputs.get(identifier, ()), start=1):
-            href = getattr(item, "url", None) if item.prop == "url" else None
-            name = href or _file_reference(item) or f"upload {number}"
+            name = _reference(item) or f"upload {number}"
             with self.blame(identifier):
                 try:
                     path = Path(item.file)
@@ -190,8 +189,8 @@ def max_input_mb():
     return configuration.get_size_mb(configuration.get_config_value("server", "maxsingleinputsize"))
 
 
-def _file_reference(item):
-    """The ``file://`` reference a complex input came from, if any."""
+def _reference(item):
+    """The URL or ``file://`` reference a complex input came from, if any."""
     source = getattr(item, "inpt", None) or {}
     href = source.get("href") if isinstance(source, dict) else None
     return href or None

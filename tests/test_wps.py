@@ -268,3 +268,27 @@ def test_sync_jobs_run_outside_the_server_process(wps, product_zip, monkeypatch)
                       outputs=[("image", True)])
     assert assert_valid(post(wps, xml).data).xpath("//wps:ProcessSucceeded", namespaces=NS)
     assert set(os.listdir("/proc/self/task")) - threads_before == set()
+
+
+def test_lineage_response_is_valid_with_lowercase_booleans(wps, product_zip):
+    response = kvp(wps, request="Execute", identifier="Jpeg2Tiff", lineage="true",
+                   DataInputs=data_inputs(product_ref=product_zip.name, bands="B02", resolution=60),
+                   ResponseDocument="image=@asReference=true")
+    doc = assert_valid(response.data)
+    definitions = doc.xpath("//wps:OutputDefinitions/wps:Output", namespaces=NS)
+    assert [d.get("asReference") for d in definitions] == ["true"]
+    assert doc.xpath("//wps:DataInputs/wps:Input/ows:Identifier/text()", namespaces=NS)
+
+
+def test_safe_folder_under_a_data_root(wps, data_root, server_root):
+    folder = data_root / "unpacked"
+    folder.mkdir(exist_ok=True)
+    safe = write_product(folder, level="L1C", baseline="03.01", size_10m=60, sensing_time=SENSING)
+    assert safe.is_dir() and safe.name.endswith(".SAFE")
+    response = kvp(wps, request="Execute", identifier="Jpeg2Tiff",
+                   DataInputs=data_inputs(product_ref=f"unpacked/{safe.name}", bands="B8A", resolution=20),
+                   ResponseDocument="image=@asReference=true")
+    doc = assert_valid(response.data)
+    href = doc.xpath("//wps:Reference/@href", namespaces=NS)[0]
+    with rasterio.open(output_path(href, server_root)) as image:
+        assert image.descriptions == ("B8A",) and image.tags()["PROCESSING_LEVEL"].endswith("1C")
