@@ -52,13 +52,10 @@ class Jpeg2Tiff(CandelaProcess):
         mask_clouds = bool(job.literal("mask_clouds"))
         job.progress(0.0, "Reading the product")
         product = open_product(job, "product")
-        with job.blame("bands"):
-            for band in bands:
-                product.band_path(band, resolution)
         destination = job.workdir / f"{product.product_id}_{resolution}m.tif"
         with job.blame("product"):
             written = jpeg2tiff.convert(product, destination, bands=bands, resolution=resolution, aoi=aoi,
-                              mask_clouds=mask_clouds, progress=job.progress)
+                                        mask_clouds=mask_clouds, progress=job.progress)
         job.output_file("image", destination)
         job.output_json("metadata", {key: value for key, value in written.items() if key != "path"})
 
