@@ -50,7 +50,6 @@ Inputs that cannot be used (unreadable, not georeferenced, undated) are in ``rej
 """
 
 import warnings
-import zipfile
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -63,8 +62,10 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.warp import transform as transform_xy
 from rasterio.warp import transform_bounds
 
+from .archive import is_zip
 from .dating import acquisition_time_and_source, format_time, tile_from_name
 from .errors import InputError
+from .sentinel2 import read_product_info
 
 MIN_OVERLAP = 0.01
 SAME_ACQUISITION = timedelta(minutes=15)
@@ -130,16 +131,9 @@ def read_image(name, path):
 
     Raises InputError, with a message naming no server path, for anything unusable.
     """
-    image = _read_product(name, path) if _is_zip(path) else _read_raster(name, path)
+    image = _read_product(name, path) if is_zip(path) else _read_raster(name, path)
     image.bounds_lonlat = lonlat_bounds(image.outline_crs, image.outline)
     return image
-
-
-def _is_zip(path):
-    try:
-        return zipfile.is_zipfile(path)
-    except OSError:
-        return False
 
 
 def _read_raster(name, path):
@@ -164,9 +158,6 @@ def _read_raster(name, path):
 
 
 def _read_product(name, path):
-    # Imported here so that rasters can be handled without the product reader loaded.
-    from .sentinel2 import read_product_info
-
     info = read_product_info(path)
     height, width = info.shape(PRODUCT_RESOLUTION)
     return Image(name=str(name), kind="sentinel2", time=info.sensing_time, time_source=FROM_PRODUCT,

@@ -20,7 +20,7 @@ from rasterio.transform import array_bounds
 from rasterio.warp import transform_geom
 from shapely.geometry import Polygon, box, shape as to_shape
 
-from .archive import is_zip
+from .archive import extract_zip, is_zip
 from .dating import parse_time
 from .errors import InputError
 
@@ -127,6 +127,16 @@ def read_product(path):
         zipped=False,
         fallback_id=safe.name,
     )
+
+
+def open_product(path, directory, max_unpacked_bytes):
+    """Read a product from a .SAFE folder, or from a zipped SAFE unpacked safely into ``directory``."""
+    path = Path(path)
+    if path.is_dir():
+        return read_product(path)
+    if not is_zip(path):
+        raise InputError("not a zipped SAFE product or a .SAFE folder")
+    return read_product(extract_zip(path, directory, max_total_bytes=max_unpacked_bytes))
 
 
 def read_product_info(path):

@@ -112,9 +112,9 @@ def cleanup(max_age, now=None):
 
     session = dblog.get_session()
     try:
-        old = session.query(dblog.ProcessInstance).filter(dblog.ProcessInstance.time_start < cutoff)
-        running = {j.uuid for j in old.filter(dblog.ProcessInstance.status.in_(UNFINISHED))}
-        finished = [j.uuid for j in old if j.uuid not in running]
+        old = session.query(dblog.ProcessInstance).filter(dblog.ProcessInstance.time_start < cutoff).all()
+        running = {j.uuid for j in old if j.status in UNFINISHED}
+        finished = [j.uuid for j in old if j.status not in UNFINISHED]
         if finished:
             session.query(dblog.RequestInstance).filter(dblog.RequestInstance.uuid.in_(finished)).delete(
                 synchronize_session=False

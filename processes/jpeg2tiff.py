@@ -3,10 +3,10 @@
 from pywps.inout.literaltypes import AllowedValue
 
 from candela import jpeg2tiff
+from candela.sentinel2 import open_product
 from candela.aoi import parse_aoi
 
-from .base import CandelaProcess
-from .products import open_product
+from .base import CandelaProcess, max_input_bytes
 from .wpsio import aoi_input, json_output, literal, product_input, raster_output
 
 DEFAULT_BANDS = ",".join(jpeg2tiff.DEFAULT_BANDS)
@@ -51,7 +51,10 @@ class Jpeg2Tiff(CandelaProcess):
             aoi = parse_aoi(job.literal("aoi"))
         mask_clouds = bool(job.literal("mask_clouds"))
         job.progress(0.0, "Reading the product")
-        product = open_product(job, "product")
+        _, path = job.file("product")
+        with job.blame("product"):
+            # Sentinel-2 zips hold JPEG 2000 files that barely compress: 4x the input limit is ample.
+            product = open_product(path, job.workdir / "product", 4 * max_input_bytes())
         destination = job.workdir / f"{product.product_id}_{resolution}m.tif"
         with job.blame("product"):
             written = jpeg2tiff.convert(product, destination, bands=bands, resolution=resolution, aoi=aoi,

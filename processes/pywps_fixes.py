@@ -11,6 +11,7 @@ changes a template fails loudly instead of silently serving invalid XML.
 import logging
 import multiprocessing
 import os
+from urllib.parse import unquote, urlparse
 
 import requests
 from jinja2 import PackageLoader, TemplateNotFound
@@ -81,8 +82,6 @@ def data_roots():
 
 def validate_file_reference(href):
     """Admit a ``file://`` reference only when its real path lies inside a data root."""
-    from urllib.parse import unquote, urlparse
-
     parsed = urlparse(href or "")
     if parsed.scheme != "file" or not parsed.path:
         raise FileURLNotSupported("Invalid file reference")

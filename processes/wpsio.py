@@ -42,13 +42,6 @@ def referenced(complex_input, what):
     return [complex_input, ref]
 
 
-def raster_input(identifier, title, abstract, max_occurs=1):
-    """A GeoTIFF input (upload or reference), plus its ``_ref`` literal."""
-    raster = ComplexInput(identifier, title, abstract=abstract, supported_formats=list(RASTER_FORMATS),
-                          min_occurs=0, max_occurs=max_occurs)
-    return referenced(raster, "GeoTIFF")
-
-
 def product_input(identifier, title, abstract, max_occurs=1, rasters_too=False):
     """A zipped Sentinel product (upload or reference), plus its ``_ref`` literal."""
     formats = [ZIP, *RASTER_FORMATS] if rasters_too else [ZIP]
