@@ -30,10 +30,10 @@ def load_config(cfgfiles=None):
     """Load the packaged config, ``cfgfiles``, then ``$PYWPS_CFG``; make paths absolute."""
     configuration.load_configuration([str(PACKAGED_CFG), *(cfgfiles or [])])
     config = configuration.CONFIG
-    for option in ("outputpath", "workdir"):
-        path = HERE / config.get("server", option)
+    for section, option in (("server", "outputpath"), ("server", "workdir"), ("candela", "usermodels")):
+        path = HERE / config.get(section, option)
         path.mkdir(parents=True, exist_ok=True)
-        config.set("server", option, str(path))
+        config.set(section, option, str(path))
     roots = [r.strip() for r in config.get("server", "allowedinputpaths").split(os.pathsep) if r.strip()]
     config.set("server", "allowedinputpaths", os.pathsep.join(str(HERE / r) for r in roots))
     database = config.get("logging", "database")

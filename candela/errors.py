@@ -2,4 +2,14 @@
 
 
 class InputError(ValueError):
-    """The data given cannot be used; the message says why, without server paths."""
+    """The data given cannot be used; the message says why, without server paths.
+
+    ``input`` names the input at fault when a function takes several (``before``/``after``).
+    """
+
+    def __init__(self, message, input=None):
+        super().__init__(message)
+        self.input = input
+
+    def __reduce__(self):
+        return type(self), (str(self), self.input)

@@ -22,6 +22,7 @@ from rasterio.windows import Window
 
 from . import dating
 from .errors import InputError
+from .rasters import gdal_threads
 from .sentinel2 import RESOLUTIONS, band_name, check_resolution
 
 DEFAULT_BANDS = ("B02", "B03", "B04", "B08")
@@ -37,15 +38,6 @@ BLOCKSIZE = 512
 #: a resampled band's strips share are decoded once. More buys nothing: it only adds RSS.
 CACHE_BASE = 64 * 2**20
 CACHE_PER_BAND = 32 * 2**20
-
-
-def gdal_threads():
-    """Threads GDAL may use: ``$CANDELA_THREADS``, else all CPUs.
-
-    Once GDAL's thread pool has run in a process, processes forked from it deadlock in GDAL:
-    a program that forks after converting (a test suite serving WPS in-process) sets 1.
-    """
-    return os.environ.get("CANDELA_THREADS") or "ALL_CPUS"
 
 
 def convert(product, destination, bands=DEFAULT_BANDS, resolution=10, aoi=None, mask_clouds=False,

@@ -144,11 +144,12 @@ class Job:
 
     @contextmanager
     def blame(self, identifier):
-        """Report core InputErrors raised inside the block as problems of ``identifier``."""
+        """Report core InputErrors raised inside the block as problems of ``identifier``
+        (or of the input the error names)."""
         try:
             yield
         except InputError as error:
-            raise InputProblem(identifier, str(error)) from None
+            raise InputProblem(error.input or identifier, str(error)) from None
 
     # Progress and outputs
 

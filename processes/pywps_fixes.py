@@ -19,7 +19,8 @@ from pywps import configuration
 from pywps.app.Process import Process
 from pywps.app.Service import Service
 from pywps.exceptions import FileURLNotSupported, InvalidParameterValue
-from pywps.inout.basic import ComplexInput, UrlHandler
+from pywps.inout.basic import ComplexInput, IOHandler, UrlHandler
+from pywps.inout.storage.file import FileStorage
 from pywps.inout.inputs import LiteralInput
 from pywps.response.basic import WPSResponse
 from pywps.response.execute import ExecuteResponse
@@ -233,4 +234,35 @@ def apply():
         return run_in_worker(self, original_run, wps_request, wps_response)
 
     Process._run_process = run_process
+    IOHandler._check_valid = check_valid_naming_the_input
+    FileStorage.write = write_atomically
     WPSResponse._candela_fixed = True
+
+
+def write_atomically(self, data, destination, data_format=None):
+    """PyWPS rewrites status documents in place, so a client polling at the wrong moment reads
+    half a document: write a temporary file beside it and rename it over the old one."""
+    os.makedirs(self.target, exist_ok=True)
+    path = os.path.join(self.target, destination)
+    partial = f"{path}.partial-{os.getpid()}"
+    with open(partial, "w") as file:
+        file.write(data)
+    os.replace(partial, path)
+    return self.url(destination)
+
+
+_original_check_valid = IOHandler._check_valid
+
+
+def check_valid_naming_the_input(self):
+    """PyWPS refuses a value outside a literal's allowed values as 'Input data not valid using
+    mode 1', with no locator: say which input, what was sent, and what is allowed."""
+    try:
+        _original_check_valid(self)
+    except InvalidParameterValue:
+        identifier = getattr(self, "identifier", "")
+        allowed = [str(v.value) if v.value is not None else f"{v.minval} to {v.maxval}"
+                   for v in getattr(self, "allowed_values", ()) or () if hasattr(v, "minval")]
+        hint = f"; allowed: {', '.join(allowed)}" if allowed else ""
+        raise InvalidParameterValue(f"Input {identifier}: value {self.data!r} is not valid{hint}",
+                                    locator=identifier) from None

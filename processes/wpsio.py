@@ -14,6 +14,7 @@ GEOTIFF = Format("image/tiff; subtype=geotiff", extension=".tif")
 TIFF = Format("image/tiff", extension=".tif")
 ZIP = Format("application/zip", extension=".zip")
 JSON = Format("application/json", extension=".json")
+PNG = Format("image/png", extension=".png")
 RASTER_FORMATS = (GEOTIFF, TIFF)
 REF_SUFFIX = "_ref"
 
@@ -50,6 +51,13 @@ def product_input(identifier, title, abstract, max_occurs=1, rasters_too=False):
     return referenced(product, "Product or raster" if rasters_too else "Zipped SAFE product")
 
 
+def raster_input(identifier, title, abstract, min_occurs=0, max_occurs=1):
+    """A GeoTIFF input (upload or reference), plus its ``_ref`` literal."""
+    raster = ComplexInput(identifier, title, abstract=abstract, supported_formats=list(RASTER_FORMATS),
+                          min_occurs=min_occurs, max_occurs=max_occurs)
+    return referenced(raster, "Raster")
+
+
 def aoi_input():
     return literal(
         "aoi", "Area of interest",
@@ -67,3 +75,8 @@ def raster_output(identifier, title, abstract):
 
 def json_output(identifier, title, abstract):
     return ComplexOutput(identifier, title, abstract=abstract, supported_formats=[JSON])
+
+
+def quicklook_output(identifier="quicklook", title="Quicklook",
+                     abstract="PNG preview of the change map (at most 1024 px on its longer side)."):
+    return ComplexOutput(identifier, title, abstract=abstract, supported_formats=[PNG], as_reference=True)

@@ -41,7 +41,8 @@ def write_config(path, root, url="http://127.0.0.1:5000", data_roots=(), **serve
         **server,
     }
     lines = ["[server]", *(f"{k} = {v}" for k, v in options.items()),
-             "[logging]", "level = INFO", f"database = sqlite:///{root / 'jobs.sqlite'}"]
+             "[logging]", "level = INFO", f"database = sqlite:///{root / 'jobs.sqlite'}",
+             "[candela]", f"usermodels = {root / 'models'}"]
     path.write_text("\n".join(lines) + "\n")
     return path
 

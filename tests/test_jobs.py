@@ -113,3 +113,27 @@ def test_cleanup_command(wps_app, server_root):
                             env={**os.environ, "PYWPS_CFG": str(config)}, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     assert "jobs" in result.stdout and "removed" in result.stdout
+
+
+def test_status_documents_are_replaced_whole(tmp_path, monkeypatch):
+    """A client polling while PyWPS rewrites a status document must read the old or the new
+    document, never half of one: the new one is written aside and renamed over the old."""
+    import processes  # noqa: F401  (applies the fixes)
+    from pywps.inout.storage.file import FileStorage
+
+    storage = FileStorage.__new__(FileStorage)
+    storage.target = str(tmp_path)
+    storage.output_url = "http://127.0.0.1:5000/outputs/"
+    (tmp_path / "status.xml").write_text("<old/>")
+    seen = []
+    real_replace = os.replace
+
+    def replace(source, destination):
+        seen.append(((tmp_path / "status.xml").read_text(), open(source).read()))
+        real_replace(source, destination)
+
+    monkeypatch.setattr(os, "replace", replace)
+    storage.write("<new/>", "status.xml")
+    assert seen == [("<old/>", "<new/>")]
+    assert (tmp_path / "status.xml").read_text() == "<new/>"
+    assert [p.name for p in tmp_path.iterdir()] == ["status.xml"]

@@ -1,0 +1,549 @@
+"""Change probability between two dates from the distance between their encoded features.
+
+The chain, identical for both methods but for the features compared:
+
+1. Each image's bands are standardised by their own mean and standard deviation (over the
+   pixels valid in both images): radiometric differences between the dates (season,
+   illumination, atmosphere, L1C against L2A) mostly vanish.
+2. ``autoencoder``: both images go through the encoder (features on 2 x 2 pixel cells), and
+   each feature channel is standardised again per image. ``raw``: the standardised bands are
+   the features (this is zCVA).
+3. The Euclidean distance between the two dates' features, per cell, is interpolated
+   bilinearly back to pixels.
+4. The distance becomes a probability of change. Most pixels of a pair do not change, so
+   the peak of the distribution of ``log(distance)`` is the no-change bulk: a normal curve
+   fitted to it (Efron's central matching) says how many of its deviations a distance lies
+   above it, and a logistic curve turns that into a probability (:class:`ProbabilityMapping`).
+
+Statistics (band moments, feature moments and the distance histogram) come from a fixed
+sample of the image: all of it up to :data:`SAMPLE_PIXELS`, else an even grid of patches.
+The sample depends only on the raster's size, so the result is the same whatever the
+processing window, and a full Sentinel-2 tile costs one pass of reading and encoding.
+"""
+
+import json
+import math
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.windows import Window
+
+from . import autoencoder, rasters
+from .autoencoder import STRIDE
+from .errors import InputError
+
+METHODS = ("autoencoder", "raw")
+DEFAULT_MODEL = "oscd-ae-v1"
+#: Model ids are folder names: letters, digits, '-', '_' and '.', not starting with a dot.
+MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+#: Pixels (per image) from which statistics are taken; larger rasters are sampled.
+SAMPLE_PIXELS = 4 * 2**20
+SAMPLE_PATCH = 512
+DEFAULT_WINDOW = 1024
+#: GDAL's block cache while detecting (bytes): windows are read once, so a small cache is
+#: enough, and peak memory does not grow with the rasters (GDAL's default is 5 % of RAM).
+CACHE_BYTES = 128 * 2**20
+NODATA = np.float32(np.nan)
+HISTOGRAM_BINS = 256
+#: Distance-to-probability curve, in null deviations of log distance (see ProbabilityMapping);
+#: chosen on the labelled OSCD cities, where it maximised block correlation for zCVA.
+MIDPOINT = 2.5
+SLOPE = 3.0
+#: Added to distances before the logarithm: far below a real difference (distances of
+#: standardised features are of order 1), far above float32 noise between identical images.
+DISTANCE_FLOOR = 0.01
+
+
+def models_dir():
+    """Where models live: ``$CANDELA_MODELS``, else the repository's ``models/``."""
+    return Path(os.environ.get("CANDELA_MODELS") or Path(__file__).resolve().parents[1] / "models")
+
+
+@dataclass
+class Model:
+    """A trained model: its id, metadata and weights file."""
+
+    id: str
+    metadata: dict
+    weights: Path
+
+    @property
+    def bands(self):
+        return tuple(self.metadata["bands"])
+
+    def encoder(self):
+        return autoencoder.Encoder(self.metadata["architecture"], self.weights)
+
+
+def available_models(directories=None):
+    """Ids of the models in ``directories`` (default: :func:`models_dir`)."""
+    found = set()
+    for directory in _directories(directories):
+        found.update(p.parent.name for p in Path(directory).glob("*/metadata.json")
+                     if (p.parent / "encoder.weights.h5").exists())
+    return sorted(found)
+
+
+def load_model(model_id=None, directories=None):
+    """The model ``model_id`` (default :data:`DEFAULT_MODEL`), looked up in ``directories`` in
+    order; an unknown id is an InputError."""
+    model_id = (model_id or DEFAULT_MODEL).strip()
+    for directory in _directories(directories):
+        folder = Path(directory) / model_id
+        if MODEL_ID.fullmatch(model_id) and (folder / "metadata.json").exists() and (folder / "encoder.weights.h5").exists():
+            metadata = json.loads((folder / "metadata.json").read_text())
+            return Model(model_id, metadata, folder / "encoder.weights.h5")
+    known = available_models(directories)
+    raise InputError(f"unknown model {model_id!r}; available: {', '.join(known) or 'none'}")
+
+
+def _directories(directories):
+    if directories is None:
+        return [models_dir()]
+    if isinstance(directories, (str, Path)):
+        return [directories]
+    return list(directories)
+
+
+def check_method(method):
+    method = (method or "autoencoder").strip().lower()
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
+    return method
+
+
+def detect(before, after, destination, method="autoencoder", model=None, window=DEFAULT_WINDOW, progress=None):
+    """Write the change probability between ``before`` and ``after`` as a GeoTIFF.
+
+    Parameters
+    ----------
+    before, after : str or Path
+        Rasters with the model's bands (named by their descriptions, else in the model's
+        order). ``after`` is resampled onto the grid of ``before`` when they differ.
+    destination : str or Path
+        The float32 GeoTIFF to write, on the grid of ``before``: probability of change in
+        [0, 1], NaN where either image has no data.
+    method : {'autoencoder', 'raw'}
+    model : Model or str, optional
+        A :class:`Model` or a model id (default :data:`DEFAULT_MODEL`). ``raw`` uses only its bands.
+    window : int
+        Processing window in pixels (even); memory grows with its square, not the raster's size.
+
+    Returns a summary dict: changed fraction at 0.5, histogram, model, grid and timings.
+    """
+    method = check_method(method)
+    model = model if isinstance(model, Model) else load_model(model)
+    window = _even(window)
+    timings = dict(reading=0.0, encoding=0.0, writing=0.0)
+    started = time.perf_counter()
+    with rasterio.Env(GDAL_CACHEMAX=CACHE_BYTES, GDAL_NUM_THREADS=rasters.gdal_threads()), \
+            _open(before, "before") as first, _open(after, "after") as second:
+        grid = rasters.Grid.of(first)
+        first_bands = _bands(first, model.bands, "before")
+        second_bands = _bands(second, model.bands, "after")
+        if rasters.overlap_fraction(grid, rasters.Grid.of(second)) == 0.0:
+            raise InputError("the raster does not overlap the 'before' raster", input="after")
+        with rasters.aligned(second, grid) as seen:
+            pair = Pair(first, first_bands, seen, second_bands, timings)
+            features = _features(method, model, timings)
+            if progress:
+                progress(0.02, "Sampling statistics")
+            stats = sample_statistics(pair, grid, features)
+            if progress:
+                progress(0.1, "Detecting change")
+            histogram = _write_probability(pair, grid, features, stats, destination, window, progress)
+    timings["total"] = time.perf_counter() - started
+    return _summary(destination, method, model, grid, stats, histogram, timings)
+
+
+def detect_arrays(before, after, method="autoencoder", model=None, window=None):
+    """Change probability of two co-registered ``(bands, rows, cols)`` arrays (NaN = no data).
+
+    The same computation as :func:`detect`, in memory; ``window=None`` processes the image
+    in one piece.
+    """
+    method = check_method(method)
+    model = model if isinstance(model, Model) else load_model(model)
+    timings = dict(reading=0.0, encoding=0.0, writing=0.0)
+    pair = ArrayPair(np.asarray(before, np.float32), np.asarray(after, np.float32))
+    _, height, width = pair.before.shape
+    grid = rasters.Grid(None, None, width, height)
+    features = _features(method, model, timings)
+    stats = sample_statistics(pair, grid, features)
+    size = _even(window or max(width, height))
+    result = np.full((height, width), NODATA, dtype=np.float32)
+    for block in rasters.windows(width, height, size):
+        rows, cols = block.toslices()
+        result[rows, cols] = _probability_block(pair, block, features, stats)
+    return result
+
+
+# Reading
+
+
+class Pair:
+    """The two images, read window by window on the grid of the first."""
+
+    def __init__(self, first, first_bands, second, second_bands, timings):
+        self.sources = ((first, first_bands), (second, second_bands))
+        self.timings = timings
+
+    def read(self, window):
+        """Both images in ``window`` (boundless) as float32, and where both are valid."""
+        started = time.perf_counter()
+        images, valid = [], None
+        for dataset, bands in self.sources:
+            values, ok = rasters.read_masked(dataset, bands, window)
+            images.append(values)
+            valid = ok if valid is None else valid & ok
+        self.timings["reading"] += time.perf_counter() - started
+        return images[0], images[1], valid
+
+
+class ArrayPair:
+    """Two in-memory images with the interface of :class:`Pair`."""
+
+    def __init__(self, before, after):
+        if before.shape != after.shape:
+            raise InputError(f"the two images differ in shape: {before.shape} and {after.shape}")
+        self.before, self.after = before, after
+
+    def read(self, window):
+        images = [_boundless(image, window) for image in (self.before, self.after)]
+        valid = np.isfinite(images[0]).all(axis=0) & np.isfinite(images[1]).all(axis=0)
+        for image in images:
+            image[:, ~valid] = 0
+        return images[0], images[1], valid
+
+
+def _boundless(image, window):
+    bands, height, width = image.shape
+    out = np.full((bands, int(window.height), int(window.width)), np.nan, dtype=np.float32)
+    row0, col0 = int(window.row_off), int(window.col_off)
+    rows = slice(max(row0, 0), min(row0 + int(window.height), height))
+    cols = slice(max(col0, 0), min(col0 + int(window.width), width))
+    if rows.start < rows.stop and cols.start < cols.stop:
+        out[:, rows.start - row0:rows.stop - row0, cols.start - col0:cols.stop - col0] = image[:, rows, cols]
+    return out
+
+
+# Features
+
+
+class RawFeatures:
+    """The standardised bands themselves, at full resolution."""
+
+    name = "raw"
+    cell = 1
+    halo = 0
+
+    def __call__(self, images, valid):
+        return [np.moveaxis(image, 0, -1) for image in images]
+
+
+class EncodedFeatures:
+    """Encoder features on 2 x 2 cells."""
+
+    name = "autoencoder"
+    cell = STRIDE
+
+    def __init__(self, model, timings):
+        self.encoder = model.encoder()
+        self.halo = self.encoder.halo
+        self.timings = timings
+
+    def __call__(self, images, valid):
+        started = time.perf_counter()
+        batch = np.stack([np.moveaxis(image, 0, -1) for image in images])
+        encoded = self.encoder.encode(batch)
+        self.timings["encoding"] += time.perf_counter() - started
+        return [encoded[0], encoded[1]]
+
+
+def _features(method, model, timings):
+    return EncodedFeatures(model, timings) if method == "autoencoder" else RawFeatures()
+
+
+# Statistics
+
+
+@dataclass
+class Statistics:
+    band_mean: np.ndarray  # (2, bands)
+    band_std: np.ndarray
+    feature_mean: np.ndarray  # (2, features)
+    feature_std: np.ndarray
+    mapping: "ProbabilityMapping"
+    sampled_pixels: int
+
+
+def sample_windows(width, height, pixels=SAMPLE_PIXELS, patch=SAMPLE_PATCH):
+    """Windows (offsets even) from which statistics are taken: the whole raster when small,
+    else an even grid of ``patch`` x ``patch`` patches adding up to about ``pixels``."""
+    if width * height <= pixels:
+        return list(rasters.windows(width, height, patch))
+    per_side = max(1, int(math.sqrt(pixels / patch**2)))
+    rows = _spread(height, patch, per_side)
+    cols = _spread(width, patch, per_side)
+    return [Window(c, r, min(patch, width - c), min(patch, height - r)) for r in rows for c in cols]
+
+
+def _spread(length, patch, count):
+    if length <= patch:
+        return [0]
+    step = (length - patch) / max(count - 1, 1)
+    return sorted({int(round(i * step)) // 2 * 2 for i in range(count)})
+
+
+def sample_statistics(pair, grid, features):
+    """Band moments, feature moments and the distance-to-probability mapping of a pair."""
+    samples = sample_windows(grid.width, grid.height)
+    band_mean, band_std, pixels = band_statistics(pair, samples)
+
+    encoded = []
+    for block in samples:
+        a, b, valid_cells, _ = _encode_block(pair, block, features, band_mean, band_std, margin=0)
+        encoded.append((a, b, valid_cells))
+    feature_sums = sum(np.stack([_moments(np.moveaxis(a, -1, 0), v), _moments(np.moveaxis(b, -1, 0), v)])
+                       for a, b, v in encoded)
+    feature_mean, feature_std = _mean_std(feature_sums)
+    distances = np.concatenate([
+        _distance(a, b, feature_mean, feature_std)[v] for a, b, v in encoded
+    ])
+    mapping = ProbabilityMapping.fit(distances)
+    return Statistics(band_mean, band_std, feature_mean, feature_std, mapping, pixels)
+
+
+def band_statistics(pair, samples):
+    """Mean and standard deviation of each band of both images over the pixels valid in both."""
+    sums = None
+    for block in samples:
+        first, second, valid = pair.read(block)
+        moments = np.stack([_moments(first, valid), _moments(second, valid)])
+        sums = moments if sums is None else sums + moments
+    if sums is None or sums[0, 0, 0] < 16:
+        raise InputError("the two images share (almost) no valid pixels")
+    mean, std = _mean_std(sums)
+    return mean, std, int(sums[0, 0, 0])
+
+
+def _moments(image, valid):
+    """Per-band count, sum and sum of squares over ``valid`` pixels.
+
+    Sums of one window are float32 dot products (fast); windows add up in float64.
+    """
+    mask = valid.reshape(-1).astype(np.float32)
+    flat = image.reshape(len(image), -1)
+    count = np.full(len(image), mask.sum(), dtype=np.float64)
+    return np.stack([count, (flat @ mask).astype(np.float64), (np.square(flat) @ mask).astype(np.float64)], axis=1)
+
+
+def _mean_std(sums):
+    count, total, squares = sums[..., 0], sums[..., 1], sums[..., 2]
+    count = np.maximum(count, 1)
+    mean = total / count
+    std = np.sqrt(np.maximum(squares / count - mean**2, 0.0))
+    return mean, np.where(std > 0, std, 1.0)
+
+
+def _encode_block(pair, block, features, band_mean, band_std, margin):
+    """Features of both images over ``block`` grown by ``margin`` cells, which cells are
+    valid (every pixel they cover valid in both images), and which pixels of ``block`` are."""
+    cell = features.cell
+    grow = margin * cell
+    halo = features.halo
+    width = int(block.width) + 2 * grow
+    height = int(block.height) + 2 * grow
+    # Encoder input sizes must be even: pad the window (boundless) and crop the result.
+    padded_width, padded_height = width + width % cell, height + height % cell
+    read = Window(block.col_off - grow - halo, block.row_off - grow - halo,
+                  padded_width + 2 * halo, padded_height + 2 * halo)
+    first, second, valid = pair.read(read)
+    images = []
+    invalid = ~valid
+    for index, image in enumerate((first, second)):
+        image -= band_mean[index].astype(np.float32)[:, None, None]
+        image /= band_std[index].astype(np.float32)[:, None, None]
+        image[:, invalid] = 0.0  # the mean: no data is no signal
+        images.append(image)
+    a, b = features(images, valid)
+    core = valid[halo:halo + padded_height, halo:halo + padded_width]
+    cells = core.reshape(padded_height // cell, cell, padded_width // cell, cell).all(axis=(1, 3))
+    rows, cols = -(-height // cell), -(-width // cell)
+    inside = core[grow:grow + int(block.height), grow:grow + int(block.width)]
+    return a[:rows, :cols], b[:rows, :cols], cells[:rows, :cols], inside
+
+
+def _distance(a, b, feature_mean, feature_std):
+    """Euclidean distance between per-image standardised features, per cell."""
+    mean = feature_mean.astype(np.float32)
+    std = feature_std.astype(np.float32)
+    difference = (a - mean[0]) / std[0] - (b - mean[1]) / std[1]
+    return np.sqrt(np.einsum("...c,...c->...", difference, difference))
+
+
+# Distance to probability
+
+
+@dataclass
+class ProbabilityMapping:
+    """Monotone map from feature distance to probability of change, fitted on one pair.
+
+    The no-change bulk of ``log(distance)`` is matched by a normal curve (Efron's central
+    matching: a parabola fitted to the log-histogram around its peak), giving its centre
+    ``null_mean`` and spread ``null_std``. A distance ``k`` null deviations above the centre
+    gets ``p = 1 / (1 + exp(-SLOPE * (k - MIDPOINT)))``: 0.01 at 1, 0.18 at 2, 0.82 at 3 and
+    0.99 at 4 deviations. Strictly increasing, so it keeps the ranking of distances.
+    """
+
+    null_mean: float
+    null_std: float
+
+    @classmethod
+    def fit(cls, distances):
+        """Fit on the distances of one pair."""
+        z = np.log(np.asarray(distances, dtype=np.float64) + DISTANCE_FLOOR)
+        low, high = np.quantile(z, [0.0005, 0.99995])
+        if not high > low:  # identical images: every distance is the same, nothing changed
+            return cls(float(high), 0.05)
+        counts, edges = np.histogram(z, bins=HISTOGRAM_BINS, range=(low, high))
+        centres = (edges[:-1] + edges[1:]) / 2
+        mean, std = _central_fit(z, centres, counts)
+        return cls(float(mean), float(std))
+
+    def __call__(self, distance):
+        distance = np.asarray(distance, dtype=np.float32)
+        values = np.log(np.atleast_1d(distance) + np.float32(DISTANCE_FLOOR))
+        values -= np.float32(self.null_mean + MIDPOINT * self.null_std)
+        values *= np.float32(-SLOPE / self.null_std)
+        np.exp(values, out=values)
+        values += 1
+        return np.reciprocal(values, out=values).reshape(distance.shape)
+
+    def as_dict(self):
+        return dict(null_log_distance_mean=self.null_mean, null_log_distance_std=self.null_std,
+                    midpoint_deviations=MIDPOINT, slope=SLOPE)
+
+
+def _central_fit(z, centres, counts):
+    """Centre and spread of the normal curve matched to the peak of the histogram of ``z``."""
+    median = float(np.median(z))
+    q1, q3 = np.quantile(z, [0.25, 0.75])
+    spread = max(float(q3 - q1) / 1.349, 1e-3)
+    central = (np.abs(centres - median) <= 1.5 * spread) & (counts > 0)
+    if central.sum() >= 5:
+        a, b, _ = np.polyfit(centres[central], np.log(counts[central]), 2, w=np.sqrt(counts[central]))
+        if a < 0:
+            return -b / (2 * a), max(math.sqrt(-1 / (2 * a)), 1e-3)
+    return median, spread
+
+
+# The main pass
+
+
+def _probability_block(pair, block, features, stats):
+    """Probability of change over ``block`` (NaN where either image has no data)."""
+    margin = 1 if features.cell > 1 else 0
+    a, b, _, valid = _encode_block(pair, block, features, stats.band_mean, stats.band_std, margin=margin)
+    distance = _distance(a, b, stats.feature_mean, stats.feature_std)
+    if features.cell > 1:
+        distance = _to_pixels(distance, int(block.height), int(block.width))
+    probability = stats.mapping(distance)
+    probability[~valid] = NODATA
+    return probability
+
+
+def _to_pixels(cells, height, width):
+    """Bilinear interpolation of 2 x 2 cell values (with a one-cell margin) back to pixels.
+
+    Cell ``m`` of the margin-grown grid is centred on pixel coordinate ``2 m - 1``, so pixel
+    ``2 k`` lies a quarter of the way from cell ``k + 1`` towards cell ``k``, and pixel
+    ``2 k + 1`` a quarter of the way from cell ``k + 1`` towards cell ``k + 2``.
+    """
+    return _upsample_axis(_upsample_axis(cells, height, axis=0), width, axis=1)
+
+
+def _upsample_axis(values, length, axis):
+    values = np.moveaxis(values, axis, 0)
+    pairs = (length + 1) // 2
+    out = np.empty((2 * pairs,) + values.shape[1:], dtype=np.float32)
+    centre = values[1:pairs + 1]
+    out[0::2] = 0.75 * centre + 0.25 * values[0:pairs]
+    out[1::2] = 0.75 * centre + 0.25 * values[2:pairs + 2]
+    return np.moveaxis(out[:length], 0, axis)
+
+
+def _write_probability(pair, grid, features, stats, destination, window, progress):
+    profile = rasters.float_profile(grid, count=1, nodata=NODATA, NUM_THREADS=rasters.gdal_threads())
+    counts = np.zeros(10, dtype=np.int64)
+    blocks = list(rasters.windows(grid.width, grid.height, window))
+    with rasterio.open(destination, "w", **profile) as out:
+        out.set_band_description(1, "change_probability")
+        for number, block in enumerate(blocks, start=1):
+            probability = _probability_block(pair, block, features, stats)
+            started = time.perf_counter()
+            out.write(probability, 1, window=block)
+            pair.timings["writing"] += time.perf_counter() - started
+            finite = probability[np.isfinite(probability)]
+            counts += np.bincount(np.minimum((finite * 10).astype(np.int64), 9), minlength=10)
+            if progress:
+                progress(0.1 + 0.9 * number / len(blocks), f"Window {number} of {len(blocks)}")
+    return counts
+
+
+def _summary(destination, method, model, grid, stats, histogram, timings):
+    valid = int(histogram.sum())
+    changed = int(histogram[5:].sum())
+    return dict(
+        path=str(destination),
+        method=method,
+        model=model.id if method == "autoencoder" else None,
+        bands=list(model.bands),
+        width=grid.width,
+        height=grid.height,
+        crs=str(grid.crs),
+        valid_pixels=valid,
+        changed_fraction=changed / valid if valid else None,
+        histogram=dict(edges=[round(x, 1) for x in np.linspace(0, 1, 11)], counts=histogram.tolist()),
+        mapping=stats.mapping.as_dict(),
+        timings_s={k: round(v, 3) for k, v in timings.items()},
+    )
+
+
+# Helpers
+
+
+class _open:
+    """Open a raster, blaming problems on the named input."""
+
+    def __init__(self, path, name):
+        self.path, self.name = path, name
+
+    def __enter__(self):
+        try:
+            self.dataset = rasters.open_raster(self.path)
+        except InputError as error:
+            raise InputError(str(error), input=self.name) from None
+        return self.dataset
+
+    def __exit__(self, *exc):
+        self.dataset.close()
+
+
+def _bands(dataset, expected, name):
+    try:
+        return rasters.band_indexes(dataset, expected)
+    except InputError as error:
+        raise InputError(str(error), input=name) from None
+
+
+def _even(size):
+    size = int(size)
+    if size < 2:
+        raise ValueError("window must be at least 2 pixels")
+    return size + size % 2

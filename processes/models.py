@@ -1,0 +1,13 @@
+"""Where the change-detection models are: the shipped ones, then those users trained."""
+
+from pywps import configuration
+
+from candela.changedetect import models_dir
+
+
+def user_models_dir():
+    return configuration.get_config_value("candela", "usermodels")
+
+
+def model_directories():
+    return [models_dir(), user_models_dir()]

@@ -1,0 +1,87 @@
+"""SARChangeDetect: changes in a Sentinel-1 VV+VH time series, at a chosen false-alarm rate."""
+
+from pywps.inout.literaltypes import AllowedValue
+
+from candela import sar
+
+from .base import CandelaProcess, InputProblem
+from .wpsio import json_output, literal, product_input, quicklook_output, raster_output
+
+
+class SARChangeDetect(CandelaProcess):
+    IDENTIFIER = "SARChangeDetect"
+    TITLE = "Sentinel-1 change detection with a known false-alarm rate"
+    ABSTRACT = (
+        "Detects changes in a time series of two or more co-registered Sentinel-1 images (VV and VH "
+        "sigma nought) with statistical tests whose false-alarm rate is the significance level alpha: "
+        "the omnibus likelihood-ratio test for multitemporal dual-polarisation SAR (Conradsen et al. "
+        "2016, diagonal case, with the rho and omega2 small-sample corrections) and its sequential "
+        "tests dating the first change; with an event date, the exact F test of the mean before "
+        "against the mean after; or (method logratio) the exact F test of the last image against the "
+        "first, whose change map then also holds the VV and VH log ratios in dB. Images are GeoTIFFs "
+        "(bands named VV and VH, else bands 1 and 2; dated by their ACQUISITION_DATE tag or "
+        "Sentinel-1 file name) and/or zipped Sentinel-1 IW GRD products, calibrated to sigma nought; "
+        "they are sorted by time and read on the earliest one's grid. No speckle filter is applied: "
+        "it would change the ENL the tests rely on."
+    )
+    VERSION = "1.0.0"
+
+    def inputs_(self):
+        return [
+            *product_input("images", "Sentinel-1 images",
+                           "Two or more GeoTIFFs of linear (or, with units=dB, decibel) sigma nought with VV "
+                           "and VH bands, and/or zipped Sentinel-1 IW GRD products, in any order.",
+                           max_occurs=sar.MAX_IMAGES, rasters_too=True),
+            literal("alpha", "Significance level", "Expected fraction of unchanged pixels flagged as changed, "
+                    "in (0, 0.5].", data_type="float", default=sar.DEFAULT_ALPHA),
+            literal("enl", "Equivalent number of looks", "A number (4.4 for IW GRDH products), or 'estimate' "
+                    "to estimate it from homogeneous areas of the images.", default=str(sar.DEFAULT_ENL)),
+            literal("event_date", "Event date", "Optional date (yyyy-mm-dd, or an ISO 8601 date-time) of a "
+                    "known event: the mean of the images before it is tested against the mean of the "
+                    "images at or after it.", optional=True),
+            literal("method", "Method", "omnibus (default): the omnibus test of the whole series and the "
+                    "date of the first change; logratio: the F test of the last image against the first.",
+                    default="omnibus", allowed_values=[AllowedValue(value=v) for v in ("omnibus", "logratio")]),
+            literal("units", "Units", "What the GeoTIFFs hold: linear (default) sigma nought, or dB "
+                    "(decibels, converted to linear before any statistics).", default="linear",
+                    allowed_values=[AllowedValue(value=v) for v in ("linear", "dB")]),
+        ]
+
+    def outputs_(self):
+        return [
+            raster_output("change_map", "Change probability", "Float32 GeoTIFF on the earliest image's grid: "
+                          "1 - p-value of the test (band 1); with logratio or an event date, also the VV and "
+                          "VH log ratios after/before in dB (bands 2 and 3). No data: NaN."),
+            raster_output("change_mask", "Change mask", "Uint8 GeoTIFF: 1 where the test is significant at "
+                          "alpha, 0 elsewhere, 255 no data."),
+            raster_output("change_date", "First change", "Uint8 GeoTIFF: index (1-based, in time order; the "
+                          "DATES tag and the summary give the dates) of the first image after the first "
+                          "significant change, 0 for none, 255 no data."),
+            json_output("summary", "Summary", "JSON: test, alpha, ENL used and how it was obtained, the "
+                        "images in time order, changed fraction and first-change counts."),
+            quicklook_output(),
+        ]
+
+    def run(self, job):
+        images = job.files("images")
+        if len(images) < 2:
+            raise InputProblem("images", f"at least two images are needed (images or images_ref), {len(images)} given")
+        if len(images) > sar.MAX_IMAGES:
+            raise InputProblem("images", f"at most {sar.MAX_IMAGES} images per request")
+        options = dict(
+            alpha=_given(job.literal("alpha"), sar.DEFAULT_ALPHA),
+            enl=_given(job.literal("enl"), sar.DEFAULT_ENL),
+            event_date=job.literal("event_date"),
+            method=_given(job.literal("method"), "omnibus"),
+            units=_given(job.literal("units"), "linear"),
+        )
+        job.progress(0.0, f"Reading {len(images)} images")
+        with job.blame("images"):  # a bad parameter names itself (ParameterError.input)
+            result = sar.detect(images, job.workdir, progress=job.progress, **options)
+        for identifier in ("change_map", "change_mask", "change_date", "quicklook"):
+            job.output_file(identifier, result[identifier])
+        job.output_json("summary", result["summary"])
+
+
+def _given(value, default):
+    return default if value is None else value

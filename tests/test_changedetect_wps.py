@@ -1,0 +1,158 @@
+"""ChangeDetect and TrainAutoencoder through WPS: in-process, and live with OWSLib on real OSCD crops."""
+
+import json
+
+import numpy as np
+import pytest
+import rasterio
+import requests
+from rasterio.windows import Window
+
+from conftest import shared_path
+from test_changedetect import landscape, paste, second_date, write
+from test_live import live, open_remote_raster  # noqa: F401  (the live server fixture)
+from test_wps import NS, exception_text, execute_xml, output_path, post, wait_for_end
+from wpsschema import assert_valid
+
+
+@pytest.fixture(scope="module")
+def pair(data_root):
+    folder = data_root / "pair"
+    folder.mkdir(exist_ok=True)
+    before = landscape((96, 112))
+    after = paste(second_date(before), slice(30, 60), slice(40, 80))
+    write(folder / "before.tif", before)
+    write(folder / "after.tif", after)
+    write(folder / "after_b05.tif", after, descriptions=("B02", "B03", "B04", "B05"))
+    return folder
+
+
+def outputs_of(doc):
+    found = {}
+    for output in doc.xpath("//wps:Output", namespaces=NS):
+        identifier = output.findtext("{%s}Identifier" % NS["ows"])
+        reference = output.xpath("wps:Reference/@href", namespaces=NS)
+        data = output.xpath("wps:Data/wps:ComplexData/text()", namespaces=NS)
+        found[identifier] = reference[0] if reference else data[0]
+    return found
+
+
+def test_change_detect_round_trip(wps, pair, server_root, data_root):
+    xml = execute_xml("ChangeDetect", [("before_ref", str(pair / "before.tif")),
+                                       ("after_ref", str((pair / "after.tif").relative_to(data_root))),
+                                       ("method", ""), ("model", "")],
+                      outputs=[("change_map", True), ("quicklook", True), ("summary", False)])
+    doc = assert_valid(post(wps, xml).data)
+    assert doc.xpath("//wps:ProcessSucceeded", namespaces=NS), exception_text(doc)
+    outputs = outputs_of(doc)
+    with rasterio.open(output_path(outputs["change_map"], server_root)) as change, \
+            rasterio.open(pair / "before.tif") as before:
+        assert (change.width, change.height, change.crs, change.transform) == \
+            (before.width, before.height, before.crs, before.transform)
+        assert change.dtypes == ("float32",)
+        values = change.read(1)
+    assert values.min() >= 0 and values.max() <= 1
+    assert values[36:54, 46:74].mean() > 0.8 and values[:20].mean() < 0.2
+    with rasterio.open(output_path(outputs["quicklook"], server_root)) as png:
+        assert png.driver == "PNG" and png.count == 4 and (png.width, png.height) == (112, 96)
+    summary = json.loads(outputs["summary"])
+    assert summary["method"] == "autoencoder" and summary["model"] == "oscd-ae-v1"
+    assert 0.05 < summary["changed_fraction"] < 0.2
+    assert "path" not in summary
+
+
+def test_raw_method(wps, pair):
+    xml = execute_xml("ChangeDetect", [("before_ref", str(pair / "before.tif")),
+                                       ("after_ref", str(pair / "after.tif")), ("method", "raw")],
+                      outputs=[("summary", False)])
+    doc = assert_valid(post(wps, xml).data)
+    summary = json.loads(outputs_of(doc)["summary"])
+    assert summary["method"] == "raw" and summary["model"] is None
+
+
+@pytest.mark.parametrize("inputs, words", [
+    ([("after_ref", "pair/after_b05.tif")], ["after", "B08"]),
+    ([("after_ref", "pair/after.tif"), ("model", "nope")], ["model", "nope", "oscd-ae-v1"]),
+    ([], ["after", "after_ref"]),
+])
+def test_bad_inputs_are_named(wps, pair, inputs, words):
+    xml = execute_xml("ChangeDetect", [("before_ref", "pair/before.tif"), *inputs], outputs=[("change_map", True)])
+    doc = assert_valid(post(wps, xml).data)
+    assert doc.xpath("//wps:ProcessFailed", namespaces=NS)
+    text = exception_text(doc)
+    for word in words:
+        assert word in text, text
+    assert "Traceback" not in text
+
+
+def test_an_unknown_method_is_refused(wps, pair):
+    xml = execute_xml("ChangeDetect", [("before_ref", "pair/before.tif"), ("after_ref", "pair/after.tif"),
+                                       ("method", "magic")], outputs=[("change_map", True)])
+    response = post(wps, xml)
+    doc = assert_valid(response.data)
+    assert response.status_code == 400
+    assert doc.xpath("//ows:Exception/@locator", namespaces=NS) == ["method"]
+    assert "magic" in exception_text(doc) and "raw" in exception_text(doc)
+
+
+def test_train_a_model_async_then_use_it_and_never_overwrite_it(wps, pair, server_root):
+    inputs = [("before_ref", "pair/before.tif"), ("after_ref", "pair/after.tif"), ("model_id", "my-region"),
+              ("epochs", "1"), ("seed", "3"), ("bands", "")]
+    doc = assert_valid(post(wps, execute_xml("TrainAutoencoder", inputs, outputs=[("model", False)],
+                                             status=True)).data)
+    status = wait_for_end(output_path(doc.get("statusLocation"), server_root), timeout=300)
+    assert status.xpath("//wps:ProcessSucceeded", namespaces=NS), exception_text(status)
+    metadata = json.loads(outputs_of(status)["model"])
+    assert metadata["id"] == "my-region" and metadata["training"]["config"]["seed"] == 3
+    assert (server_root / "models" / "my-region" / "encoder.weights.h5").exists()
+
+    xml = execute_xml("ChangeDetect", [("before_ref", "pair/before.tif"), ("after_ref", "pair/after.tif"),
+                                       ("model", "my-region")], outputs=[("summary", False)])
+    done = assert_valid(post(wps, xml).data)
+    assert json.loads(outputs_of(done)["summary"])["model"] == "my-region"
+
+    weights = (server_root / "models" / "my-region" / "encoder.weights.h5").read_bytes()
+    again = assert_valid(post(wps, execute_xml("TrainAutoencoder", inputs, outputs=[("model", False)])).data)
+    assert "exists already" in exception_text(again)
+    assert (server_root / "models" / "my-region" / "encoder.weights.h5").read_bytes() == weights
+
+
+def test_training_needs_one_after_per_before(wps, pair):
+    inputs = [("before_ref", "pair/before.tif"), ("before_ref", "pair/after.tif"),
+              ("after_ref", "pair/after.tif"), ("model_id", "x")]
+    doc = assert_valid(post(wps, execute_xml("TrainAutoencoder", inputs, outputs=[("model", False)])).data)
+    assert "1 images for 2" in exception_text(doc)
+
+
+@pytest.mark.live
+def test_change_detect_on_real_oscd_crops_with_owslib(live, tmp_path):  # noqa: F811
+    from owslib.wps import WebProcessingService
+
+    from candela import oscd
+
+    root = shared_path("data", "oscd")
+    base, data = live
+    for index in (1, 2):
+        stack = tmp_path / f"bercy_{index}.tif"
+        oscd.write_stack(root, "bercy", index, stack, grid_of=1)
+        with rasterio.open(stack) as source:
+            window = Window(100, 100, 160, 128)
+            profile = dict(source.profile, width=160, height=128, transform=source.window_transform(window))
+            with rasterio.open(data / f"bercy_{index}.tif", "w", **profile) as crop:
+                crop.write(source.read(window=window))
+                crop.descriptions = source.descriptions
+                crop.update_tags(**source.tags())
+    wps = WebProcessingService(f"{base}/wps", skip_caps=True)
+    execution = wps.execute("ChangeDetect", [("before_ref", "bercy_1.tif"), ("after_ref", "bercy_2.tif")],
+                            output=[("change_map", True), ("summary", False)], mode="sync")
+    assert execution.isSucceded(), [e.text for e in execution.errors]
+    outputs = {o.identifier: o for o in execution.processOutputs}
+    with open_remote_raster(outputs["change_map"].reference) as change, rasterio.open(data / "bercy_1.tif") as before:
+        assert (change.width, change.height, change.crs) == (160, 128, before.crs)
+        assert change.transform.almost_equals(before.transform)
+        values = change.read(1)
+    assert np.isfinite(values).all() and 0 <= values.min() and values.max() <= 1
+    labels = oscd.read_labels(root, "bercy")[100:228, 100:260]
+    if labels.any():
+        assert values[labels].mean() > values[~labels].mean()
+    assert requests.get(outputs["change_map"].reference, timeout=10).ok
