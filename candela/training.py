@@ -91,6 +91,11 @@ def train_model(pairs, folder, config, model_id, bands, training_data, progress=
         normalisation=NORMALISATION,
         architecture=config.architecture,
         features_per_cell=f"{config.architecture['features']} features per 2 x 2 pixel cell",
+        comparison=dict(
+            band_weight=changedetect.BAND_WEIGHT,
+            description="distance between per-image standardised [encoder features, cell-mean "
+                        "standardised bands], each band weighing band_weight, each feature 1",
+        ),
         receptive_field_px=2 * halo(config.architecture) + 2,
         training=dict(
             config=config.as_dict(),

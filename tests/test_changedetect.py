@@ -289,3 +289,27 @@ def _train(pairs, folder):
 
     config = TrainingConfig(epochs=2, steps_per_epoch=3, batch_size=4, patch=32, patches_per_image=8, seed=7)
     return training.train_model(pairs, folder, config, folder.name, BANDS, {"description": "test"})
+
+
+def test_level_1c_and_level_2a_jpeg2tiff_outputs_compare(tmp_path):
+    """A Level-1C product (baseline 03.01, no offset) against a Level-2A one (04.00, offset
+    -1000) of the same scene, both through Jpeg2Tiff: nothing changed, and nothing is found."""
+    from candela import jpeg2tiff
+    from candela.sentinel2 import read_product
+    from candela.synthetic import write_product
+
+    paths = []
+    for level, baseline in (("L1C", "03.01"), ("L2A", "04.00")):
+        folder = tmp_path / level
+        folder.mkdir()
+        product = read_product(write_product(folder, level=level, baseline=baseline, size_10m=180, seed=4,
+                                             texture=0.01, resolutions=(10,), bands=BANDS))
+        paths.append(jpeg2tiff.convert(product, tmp_path / f"{level}.tif", bands=BANDS)["path"])
+    summary = detect(paths[0], paths[1], tmp_path / "change.tif")
+    valid = None
+    for path in paths:
+        with rasterio.open(path) as image:
+            ok = image.read_masks().all(axis=0)
+        valid = ok if valid is None else valid & ok
+    assert summary["valid_pixels"] == valid.sum() > 0.9 * valid.size
+    assert summary["changed_fraction"] < 0.01

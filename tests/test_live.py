@@ -5,6 +5,7 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from datetime import datetime, timezone
 
 import pytest
@@ -62,11 +63,14 @@ def product(live):
                          sensing_time=datetime(2022, 3, 4, 11, 0, tzinfo=timezone.utc), zipped=True)
 
 
+@contextmanager
 def open_remote_raster(url):
+    """The raster at ``url``, read in memory. The MemoryFile must outlive the dataset: freed
+    early by the garbage collector, it leaves the dataset reading released memory."""
     response = requests.get(url, timeout=30)
     response.raise_for_status()
-    memory = MemoryFile(response.content)
-    return memory.open()
+    with MemoryFile(response.content) as memory, memory.open() as dataset:
+        yield dataset
 
 
 def test_describe_process_with_owslib(live):
