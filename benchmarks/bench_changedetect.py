@@ -13,8 +13,6 @@ share spent reading, encoding and writing (from the summary's timings). Figures 
 
 import argparse
 import json
-import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,10 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_jpeg2tiff import environment, measure  # noqa: E402
+from bench_jpeg2tiff import environment, measure, write_docs  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "out"
-DOCS = ROOT / "docs" / "benchmarks.md"
 BANDS = ("B02", "B03", "B04", "B08")
 TARGET_SECONDS = 180
 TARGET_RSS_MIB = 2560
@@ -125,13 +122,6 @@ def section(figures, size, environment_text):
     return "\n".join(lines) + "\n"
 
 
-def write_docs(text):
-    content = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"^## ChangeDetect speed\n.*?(?=^## |\Z)", re.S | re.M)
-    content = pattern.sub(lambda _: text, content) if pattern.search(content) else content.rstrip("\n") + "\n\n" + text
-    DOCS.write_text(content)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=10980)
@@ -149,7 +139,7 @@ def main():
     text = section(figures, args.size, environment())
     print(text)
     if args.docs:
-        write_docs(text)
+        write_docs(text, "ChangeDetect speed")
 
 
 if __name__ == "__main__":

@@ -263,10 +263,10 @@ def environment():
             f"rasterio {rasterio.__version__}, Python {platform.python_version()}")
 
 
-def write_docs(section):
-    """Put ``section`` under the "Jpeg2Tiff" heading of docs/benchmarks.md, keeping other sections."""
+def write_docs(section, heading="Jpeg2Tiff"):
+    """Put ``section`` under the ``## heading`` of docs/benchmarks.md, keeping other sections."""
     text = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"^## Jpeg2Tiff\n.*?(?=^## |\Z)", re.S | re.M)
+    pattern = re.compile(rf"^## {re.escape(heading)}\n.*?(?=^## |\Z)", re.S | re.M)
     if pattern.search(text):
         text = pattern.sub(lambda _: section, text)
     else:

@@ -13,7 +13,6 @@ calibration speed" section of docs/benchmarks.md.
 
 import argparse
 import json
-import re
 import sys
 import time
 import zipfile
@@ -23,10 +22,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_jpeg2tiff import environment, measure  # noqa: E402
+from bench_jpeg2tiff import environment, measure, write_docs  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "out"
-DOCS = ROOT / "docs" / "benchmarks.md"
 PRODUCT = ROOT.parent / "shared" / "data" / "sentinel1" / \
     "S1A_IW_GRDH_1SDV_20210119T031653_20210119T031718_036201_043ED0_8255.zip"
 
@@ -76,13 +74,6 @@ product's GCPs (thin-plate spline) onto a UTM grid at {resolution:g} m, in its o
 """
 
 
-def write_docs(text):
-    content = DOCS.read_text() if DOCS.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"^## Sentinel-1 calibration speed\n.*?(?=^## |\Z)", re.S | re.M)
-    content = pattern.sub(lambda _: text, content) if pattern.search(content) else content.rstrip("\n") + "\n\n" + text
-    DOCS.write_text(content)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--resolution", type=float, default=10.0)
@@ -100,7 +91,7 @@ def main():
     text = section(wall, rss, args.resolution, result, environment())
     print(text)
     if args.docs:
-        write_docs(text)
+        write_docs(text, "Sentinel-1 calibration speed")
 
 
 if __name__ == "__main__":
