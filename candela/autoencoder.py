@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+#: Training reports progress every this many steps (an epoch can take minutes on big inputs).
+PROGRESS_STEPS = 10
 #: Features are computed on 2 x 2 pixel cells.
 STRIDE = 2
 
@@ -186,10 +188,13 @@ def train(patches, config, progress=None):
     total = config.epochs * config.steps_per_epoch
     for epoch in range(config.epochs):
         sums = np.zeros(3)
-        for _ in range(config.steps_per_epoch):
+        for number in range(1, config.steps_per_epoch + 1):
             batch = patches[rng.integers(0, len(patches), config.batch_size)]
             batch = augment(batch, rng)
             sums += [float(v) for v in step(tf.constant(batch))]
+            if progress and number % PROGRESS_STEPS == 0 and number < config.steps_per_epoch:
+                done = epoch * config.steps_per_epoch + number
+                progress(done / total, f"epoch {epoch + 1}/{config.epochs}, step {number}/{config.steps_per_epoch}")
         mean = sums / config.steps_per_epoch
         history.append(dict(epoch=epoch + 1, loss=mean[0], reconstruction=mean[1], pull=mean[2]))
         if progress:

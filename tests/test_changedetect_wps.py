@@ -1,6 +1,7 @@
 """ChangeDetect and TrainAutoencoder through WPS: in-process, and live with OWSLib on real OSCD crops."""
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from rasterio.windows import Window
 from conftest import shared_path
 from test_changedetect import landscape, paste, second_date, write
 from test_live import live, open_remote_raster  # noqa: F401  (the live server fixture)
-from test_wps import NS, exception_text, execute_xml, output_path, post, wait_for_end
+from test_wps import NS, exception_text, execute_xml, output_path, post
 from wpsschema import assert_valid
 
 
@@ -100,8 +101,17 @@ def test_train_a_model_async_then_use_it_and_never_overwrite_it(wps, pair, serve
               ("epochs", "1"), ("seed", "3"), ("bands", "")]
     doc = assert_valid(post(wps, execute_xml("TrainAutoencoder", inputs, outputs=[("model", False)],
                                              status=True)).data)
-    status = wait_for_end(output_path(doc.get("statusLocation"), server_root), timeout=300)
+    status_file = output_path(doc.get("statusLocation"), server_root)
+    progress = set()
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        status = assert_valid(status_file.read_bytes())
+        progress.update(int(p) for p in status.xpath("//wps:ProcessStarted/@percentCompleted", namespaces=NS))
+        if status.xpath("//wps:ProcessSucceeded|//wps:ProcessFailed", namespaces=NS):
+            break
+        time.sleep(0.1)
     assert status.xpath("//wps:ProcessSucceeded", namespaces=NS), exception_text(status)
+    assert any(20 < p < 90 for p in progress), progress  # training reports its steps
     metadata = json.loads(outputs_of(status)["model"])
     assert metadata["id"] == "my-region" and metadata["training"]["config"]["seed"] == 3
     assert (server_root / "models" / "my-region" / "encoder.weights.h5").exists()
