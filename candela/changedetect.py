@@ -125,7 +125,8 @@ def check_method(method):
     return method
 
 
-def detect(before, after, destination, method="autoencoder", model=None, window=DEFAULT_WINDOW, progress=None):
+def detect(before, after, destination, method="autoencoder", model=None, window=DEFAULT_WINDOW, quicklook=None,
+           progress=None):
     """Write the change probability between ``before`` and ``after`` as a GeoTIFF.
 
     Parameters
@@ -141,6 +142,8 @@ def detect(before, after, destination, method="autoencoder", model=None, window=
         A :class:`Model` or a model id (default :data:`DEFAULT_MODEL`). ``raw`` uses only its bands.
     window : int
         Processing window in pixels (even); memory grows with its square, not the raster's size.
+    quicklook : str or Path, optional
+        Also write a colour PNG preview of the map there (built while the map is written).
 
     Returns a summary dict: changed fraction at 0.5, histogram, model, grid and timings.
     """
@@ -154,9 +157,7 @@ def detect(before, after, destination, method="autoencoder", model=None, window=
         grid = rasters.Grid.of(first)
         first_bands = _bands(first, model.bands, "before")
         second_bands = _bands(second, model.bands, "after")
-        if rasters.overlap_fraction(grid, rasters.Grid.of(second)) == 0.0:
-            raise InputError("the raster does not overlap the 'before' raster", input="after")
-        with rasters.aligned(second, grid) as seen:
+        with rasters.aligned(second, grid, name="after", reference="the 'before' raster") as seen:
             pair = Pair(first, first_bands, seen, second_bands, timings)
             features = _features(method, model, timings)
             if progress:
@@ -164,7 +165,10 @@ def detect(before, after, destination, method="autoencoder", model=None, window=
             stats = sample_statistics(pair, grid, features)
             if progress:
                 progress(0.1, "Detecting change")
-            histogram = _write_probability(pair, grid, features, stats, destination, window, progress)
+            preview = rasters.Preview(grid) if quicklook else None
+            histogram = _write_probability(pair, grid, features, stats, destination, window, preview, progress)
+    if preview:
+        preview.write_png(quicklook)
     timings["total"] = time.perf_counter() - started
     return _summary(destination, method, model, grid, stats, histogram, timings)
 
@@ -299,7 +303,6 @@ class Statistics:
     feature_mean: np.ndarray  # (2, features)
     feature_std: np.ndarray
     mapping: "ProbabilityMapping"
-    sampled_pixels: int
 
 
 def sample_windows(width, height, pixels=SAMPLE_PIXELS, patch=SAMPLE_PATCH):
@@ -321,35 +324,41 @@ def _spread(length, patch, count):
 
 
 def sample_statistics(pair, grid, features):
-    """Band moments, feature moments and the distance-to-probability mapping of a pair."""
-    samples = sample_windows(grid.width, grid.height)
-    band_mean, band_std, pixels = band_statistics(pair, samples)
+    """Band moments, feature moments and the distance-to-probability mapping of a pair.
 
-    encoded = []
-    for block in samples:
-        a, b, valid_cells, _ = _encode_block(pair, block, features, band_mean, band_std, margin=0)
-        encoded.append((a, b, valid_cells))
+    Each sample window is read once, with the encoder's halo, and kept until the band
+    statistics it takes part in are known (at most :data:`SAMPLE_PIXELS` per image).
+    """
+    samples = [_read_block(pair, block, features, margin=0)
+               for block in sample_windows(grid.width, grid.height)]
+    band_mean, band_std = band_statistics(samples)
+    encoded = [_encode(sample, features, band_mean, band_std) for sample in samples]
     feature_sums = sum(np.stack([_moments(np.moveaxis(a, -1, 0), v), _moments(np.moveaxis(b, -1, 0), v)])
-                       for a, b, v in encoded)
+                       for a, b, v, _ in encoded)
     feature_mean, feature_std = _mean_std(feature_sums)
     distances = np.concatenate([
-        _distance(a, b, feature_mean, feature_std, features.weights)[v] for a, b, v in encoded
+        _distance(a, b, feature_mean, feature_std, features.weights)[v] for a, b, v, _ in encoded
     ])
     mapping = ProbabilityMapping.fit(distances)
-    return Statistics(band_mean, band_std, feature_mean, feature_std, mapping, pixels)
+    return Statistics(band_mean, band_std, feature_mean, feature_std, mapping)
 
 
-def band_statistics(pair, samples):
-    """Mean and standard deviation of each band of both images over the pixels valid in both."""
+def read_samples(pair, grid):
+    """The sample windows of a pair (see :func:`sample_windows`), read without halo."""
+    return [_read_block(pair, block, RawFeatures(), margin=0) for block in sample_windows(grid.width, grid.height)]
+
+
+def band_statistics(samples):
+    """Mean and standard deviation of each band of both images over the pixels valid in both,
+    from samples read by :func:`read_samples` (or with a halo, which is left out)."""
     sums = None
-    for block in samples:
-        first, second, valid = pair.read(block)
+    for sample in samples:
+        first, second, valid = sample.core()
         moments = np.stack([_moments(first, valid), _moments(second, valid)])
         sums = moments if sums is None else sums + moments
     if sums is None or sums[0, 0, 0] < 16:
         raise InputError("the two images share (almost) no valid pixels")
-    mean, std = _mean_std(sums)
-    return mean, std, int(sums[0, 0, 0])
+    return _mean_std(sums)
 
 
 def _moments(image, valid):
@@ -371,12 +380,29 @@ def _mean_std(sums):
     return mean, np.where(std > 0, std, 1.0)
 
 
-def _encode_block(pair, block, features, band_mean, band_std, margin):
-    """Features of both images over ``block`` grown by ``margin`` cells, which cells are
-    valid (every pixel they cover valid in both images), and which pixels of ``block`` are."""
-    cell = features.cell
+@dataclass
+class _Block:
+    """Both images read over a window grown by a margin of cells and the encoder's halo."""
+
+    first: np.ndarray
+    second: np.ndarray
+    valid: np.ndarray
+    offset: int  # pixels from the read's edge to the window's (halo + margin)
+    height: int  # the window's size
+    width: int
+    grown: tuple  # (rows, cols) of the window grown by the margin
+
+    def core(self):
+        """The window itself: both images and where both are valid."""
+        rows = slice(self.offset, self.offset + self.height)
+        cols = slice(self.offset, self.offset + self.width)
+        return self.first[:, rows, cols], self.second[:, rows, cols], self.valid[rows, cols]
+
+
+def _read_block(pair, block, features, margin):
+    """Read ``block`` grown by ``margin`` cells and the encoder's halo, padded to whole cells."""
+    cell, halo = features.cell, features.halo
     grow = margin * cell
-    halo = features.halo
     width = int(block.width) + 2 * grow
     height = int(block.height) + 2 * grow
     # Encoder input sizes must be even: pad the window (boundless) and crop the result.
@@ -384,18 +410,27 @@ def _encode_block(pair, block, features, band_mean, band_std, margin):
     read = Window(block.col_off - grow - halo, block.row_off - grow - halo,
                   padded_width + 2 * halo, padded_height + 2 * halo)
     first, second, valid = pair.read(read)
-    images = []
-    invalid = ~valid
-    for index, image in enumerate((first, second)):
+    return _Block(first, second, valid, halo + grow, int(block.height), int(block.width), (height, width))
+
+
+def _encode(sample, features, band_mean, band_std):
+    """Features of both images over a read block, which cells are valid (every pixel they
+    cover valid in both images), and which pixels of the window are.
+
+    Standardises the block's images in place.
+    """
+    cell, halo = features.cell, features.halo
+    invalid = ~sample.valid
+    for index, image in enumerate((sample.first, sample.second)):
         image -= band_mean[index].astype(np.float32)[:, None, None]
         image /= band_std[index].astype(np.float32)[:, None, None]
         image[:, invalid] = 0.0  # the mean: no data is no signal
-        images.append(image)
-    a, b = features(images, valid)
-    core = valid[halo:halo + padded_height, halo:halo + padded_width]
-    cells = core.reshape(padded_height // cell, cell, padded_width // cell, cell).all(axis=(1, 3))
+    a, b = features([sample.first, sample.second], sample.valid)
+    core = sample.valid[halo:sample.valid.shape[0] - halo, halo:sample.valid.shape[1] - halo]
+    cells = core.reshape(core.shape[0] // cell, cell, core.shape[1] // cell, cell).all(axis=(1, 3))
+    height, width = sample.grown
     rows, cols = -(-height // cell), -(-width // cell)
-    inside = core[grow:grow + int(block.height), grow:grow + int(block.width)]
+    _, _, inside = sample.core()
     return a[:rows, :cols], b[:rows, :cols], cells[:rows, :cols], inside
 
 
@@ -472,7 +507,8 @@ def _central_fit(z, centres, counts):
 def _probability_block(pair, block, features, stats):
     """Probability of change over ``block`` (NaN where either image has no data)."""
     margin = 1 if features.cell > 1 else 0
-    a, b, _, valid = _encode_block(pair, block, features, stats.band_mean, stats.band_std, margin=margin)
+    sample = _read_block(pair, block, features, margin)
+    a, b, _, valid = _encode(sample, features, stats.band_mean, stats.band_std)
     distance = _distance(a, b, stats.feature_mean, stats.feature_std, features.weights)
     if features.cell > 1:
         distance = _to_pixels(distance, int(block.height), int(block.width))
@@ -501,7 +537,7 @@ def _upsample_axis(values, length, axis):
     return np.moveaxis(out[:length], 0, axis)
 
 
-def _write_probability(pair, grid, features, stats, destination, window, progress):
+def _write_probability(pair, grid, features, stats, destination, window, preview, progress):
     profile = rasters.float_profile(grid, count=1, nodata=NODATA, NUM_THREADS=rasters.gdal_threads())
     counts = np.zeros(10, dtype=np.int64)
     blocks = list(rasters.windows(grid.width, grid.height, window))
@@ -512,6 +548,8 @@ def _write_probability(pair, grid, features, stats, destination, window, progres
             started = time.perf_counter()
             out.write(probability, 1, window=block)
             pair.timings["writing"] += time.perf_counter() - started
+            if preview:
+                preview.add(probability, block)
             finite = probability[np.isfinite(probability)]
             counts += np.bincount(np.minimum((finite * 10).astype(np.int64), 9), minlength=10)
             if progress:

@@ -122,16 +122,17 @@ def overlap_fraction(grid, other):
 
 
 @contextmanager
-def aligned(dataset, grid, resampling=Resampling.bilinear):
+def aligned(dataset, grid, resampling=Resampling.bilinear, name=None, reference="the reference raster"):
     """``dataset`` as seen on ``grid``: itself when already there, else a warped view.
 
-    Pixels of ``grid`` outside ``dataset`` read as masked. Disjoint rasters are an InputError.
+    Pixels of ``grid`` outside ``dataset`` read as masked. Disjoint rasters are an InputError
+    naming input ``name`` and the raster ``grid`` comes from (``reference``).
     """
     if Grid.of(dataset).same_as(grid):
         yield dataset
         return
     if overlap_fraction(grid, Grid.of(dataset)) == 0.0:
-        raise InputError("the raster does not overlap the reference raster")
+        raise InputError(f"the raster does not overlap {reference}", input=name)
     nodata = dataset.nodata
     if nodata is None:
         nodata = np.nan if np.dtype(dataset.dtypes[0]).kind == "f" else 0
@@ -194,6 +195,8 @@ def float_profile(grid, count=1, nodata=np.nan, blocksize=512, **options):
                         BIGTIFF="IF_SAFER", **options)
 
 
+#: Longer side of a quicklook, in pixels.
+QUICKLOOK_SIZE = 1024
 #: A perceptually ordered colour ramp for quicklooks of values in [0, 1] (viridis, 9 stops).
 _RAMP = np.array([
     (68, 1, 84), (71, 44, 122), (59, 81, 139), (44, 113, 142), (33, 144, 141),
@@ -216,23 +219,43 @@ def colourise(values):
     return rgba
 
 
-def write_quicklook(source, destination, max_size=1024, band=1):
-    """A PNG preview (at most ``max_size`` px on its longer side) of ``band`` of ``source``.
-
-    Values are expected in [0, 1]; nodata is transparent. Reads a decimated view, so it
-    costs little whatever the raster's size.
-    """
-    with rasterio.open(source) as dataset:
-        scale = max(dataset.width, dataset.height) / max_size
-        factor = max(scale, 1.0)
-        width = max(1, int(math.ceil(dataset.width / factor)))
-        height = max(1, int(math.ceil(dataset.height / factor)))
-        data = dataset.read(band, out_shape=(height, width), masked=True, resampling=Resampling.average)
-    values = np.ma.filled(data.astype("float64"), np.nan)
+def write_png(values, destination):
+    """Write ``values`` in [0, 1] (NaN: transparent) as a colour PNG at ``destination``."""
     rgba = colourise(values)
+    height, width = rgba.shape[:2]
     with warnings.catch_warnings():  # a PNG quicklook has no georeference, by design
         warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
         with rasterio.open(destination, "w", driver="PNG", width=width, height=height, count=4,
                            dtype="uint8") as png:
             png.write(np.moveaxis(rgba, -1, 0))
     return destination
+
+
+class Preview:
+    """A map averaged over f x f pixel cells while it is written, for its quicklook.
+
+    Averaging the written map again afterwards would read and decompress all of it.
+    """
+
+    def __init__(self, grid, size=QUICKLOOK_SIZE):
+        self.factor = max(1, math.ceil(max(grid.width, grid.height) / size))
+        shape = (math.ceil(grid.height / self.factor), math.ceil(grid.width / self.factor))
+        self.sums = np.zeros(shape)
+        self.counts = np.zeros(shape)
+
+    def add(self, values, window):
+        """Add a window of the map (NaN: no data)."""
+        rows = (int(window.row_off) + np.arange(values.shape[0])) // self.factor
+        cols = (int(window.col_off) + np.arange(values.shape[1])) // self.factor
+        width = cols[-1] - cols[0] + 1
+        cells = ((rows[:, None] - rows[0]) * width + (cols[None, :] - cols[0])).ravel()
+        finite = np.isfinite(values).ravel()
+        size = (rows[-1] - rows[0] + 1) * width
+        target = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+        self.sums[target] += np.bincount(cells[finite], values.ravel()[finite], size).reshape(-1, width)
+        self.counts[target] += np.bincount(cells[finite], minlength=size).reshape(-1, width)
+
+    def write_png(self, destination):
+        """The quicklook: the averaged map as a colour PNG."""
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return write_png(np.where(self.counts > 0, self.sums / self.counts, np.nan), destination)

@@ -58,7 +58,6 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-from affine import Affine
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 from scipy import ndimage, special
@@ -93,7 +92,6 @@ PEAK_FRACTION = 0.25
 #: sample tells which a raster holds.
 MAX_NEGATIVE_LINEAR = 0.05
 MIN_NEGATIVE_DB = 0.01
-QUICKLOOK_SIZE = 1024
 UNITS_WINDOW = 32
 UNITS_WINDOWS = 8
 _TINY = 1e-300
@@ -550,7 +548,7 @@ def detect(images, folder, *, alpha=DEFAULT_ALPHA, enl=DEFAULT_ENL, event_date=N
                 raise ParameterError("enl", f"the estimated ENL is {enl:.2f} (< 1): no homogeneous area was "
                                      "found; give the ENL as a number")
         paths = {name: folder / f"{name}.tif" for name in ("change_map", "change_mask", "change_date")}
-        preview = Preview(grid)
+        preview = rasters.Preview(grid)
         counts = _write_maps(series, grid, paths, test, before, after, enl, alpha, units, window, preview,
                              lambda done: report(calibrating + (0.95 - calibrating) * done, "testing for change"))
     report(0.95, "writing the quicklook")
@@ -609,46 +607,6 @@ def _write_maps(series, grid, paths, test, before, after, enl, alpha, units, win
             counts["first_change"] += np.bincount(first[changed], minlength=len(series) + 1)[: len(series) + 1]
             progress(done / len(windows))
     return counts
-
-
-class Preview:
-    """The change map averaged over f x f pixel cells while it is written, for the quicklook.
-
-    Averaging the written map again afterwards would read and decompress all of it.
-    """
-
-    def __init__(self, grid, size=QUICKLOOK_SIZE):
-        self.grid = grid
-        self.factor = max(1, math.ceil(max(grid.width, grid.height) / size))
-        shape = (math.ceil(grid.height / self.factor), math.ceil(grid.width / self.factor))
-        self.sums = np.zeros(shape)
-        self.counts = np.zeros(shape)
-
-    def add(self, values, window):
-        """Add a window of the map (NaN: no data)."""
-        rows = (int(window.row_off) + np.arange(values.shape[0])) // self.factor
-        cols = (int(window.col_off) + np.arange(values.shape[1])) // self.factor
-        width = cols[-1] - cols[0] + 1
-        cells = ((rows[:, None] - rows[0]) * width + (cols[None, :] - cols[0])).ravel()
-        finite = np.isfinite(values).ravel()
-        size = (rows[-1] - rows[0] + 1) * width
-        target = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
-        self.sums[target] += np.bincount(cells[finite], values.ravel()[finite], size).reshape(-1, width)
-        self.counts[target] += np.bincount(cells[finite], minlength=size).reshape(-1, width)
-
-    def write_png(self, destination):
-        """The quicklook PNG, by :func:`rasters.write_quicklook` of the averaged map."""
-        source = Path(destination).with_suffix(".preview.tif")
-        height, width = self.sums.shape
-        preview_grid = rasters.Grid(self.grid.crs, self.grid.transform @ Affine.scale(self.factor), width, height)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.where(self.counts > 0, self.sums / self.counts, np.nan).astype(np.float32)
-        try:
-            with rasterio.open(source, "w", **rasters.float_profile(preview_grid)) as out:
-                out.write(mean, 1)
-            return rasters.write_quicklook(source, destination, max_size=max(width, height))
-        finally:
-            source.unlink(missing_ok=True)
 
 
 def _test_window(series, window, test, before, after, enl, alpha, units):

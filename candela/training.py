@@ -41,7 +41,7 @@ def collect_patches(pairs, bands, config, rng, progress=None):
             second_bands = rasters.band_indexes(second, bands)
             with rasters.aligned(second, grid) as seen:
                 pair = changedetect.Pair(first, first_bands, seen, second_bands, dict(reading=0.0))
-                mean, std, _ = changedetect.band_statistics(pair, changedetect.sample_windows(grid.width, grid.height))
+                mean, std = changedetect.band_statistics(changedetect.read_samples(pair, grid))
                 patches.extend(_patches_of(pair, grid, mean, std, span, config.patches_per_image, rng))
         if progress:
             progress(number / len(pairs), f"Read pair {number} of {len(pairs)}")

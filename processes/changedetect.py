@@ -3,7 +3,6 @@
 from pywps.inout.literaltypes import AllowedValue
 
 from candela import changedetect
-from candela.rasters import write_quicklook
 
 from .base import CandelaProcess
 from .wpsio import json_output, literal, quicklook_output, raster_input, raster_output
@@ -52,10 +51,10 @@ class ChangeDetect(CandelaProcess):
         _, before = job.file("before")
         _, after = job.file("after")
         destination = job.workdir / "change_map.tif"
+        quicklook = job.workdir / "quicklook.png"
         with job.blame("before"):
             summary = changedetect.detect(before, after, destination, method=method, model=model,
-                                          progress=job.progress)
-        quicklook = write_quicklook(destination, job.workdir / "quicklook.png")
+                                          quicklook=quicklook, progress=job.progress)
         summary.pop("path")
         job.output_file("change_map", destination)
         job.output_file("quicklook", quicklook)

@@ -12,7 +12,7 @@ from rasterio.windows import Window
 from conftest import shared_path
 from test_changedetect import landscape, paste, second_date, write
 from test_live import live, open_remote_raster  # noqa: F401  (the live server fixture)
-from test_wps import NS, exception_text, execute_xml, output_path, post
+from test_wps import NS, exception_text, execute_xml, output_path, outputs_of, post
 from wpsschema import assert_valid
 
 
@@ -26,16 +26,6 @@ def pair(data_root):
     write(folder / "after.tif", after)
     write(folder / "after_b05.tif", after, descriptions=("B02", "B03", "B04", "B05"))
     return folder
-
-
-def outputs_of(doc):
-    found = {}
-    for output in doc.xpath("//wps:Output", namespaces=NS):
-        identifier = output.findtext("{%s}Identifier" % NS["ows"])
-        reference = output.xpath("wps:Reference/@href", namespaces=NS)
-        data = output.xpath("wps:Data/wps:ComplexData/text()", namespaces=NS)
-        found[identifier] = reference[0] if reference else data[0]
-    return found
 
 
 def test_change_detect_round_trip(wps, pair, server_root, data_root):

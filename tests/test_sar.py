@@ -529,7 +529,7 @@ def test_quicklook_preview_averages_cells_whatever_the_windows():
     grid = rasters.Grid(rasterio.crs.CRS.from_epsg(32631), TRANSFORM, 25, 31)
     values = np.random.default_rng(11).random((31, 25)).astype(np.float32)
     values[4, 4] = np.nan
-    preview = sar.Preview(grid, size=10)
+    preview = rasters.Preview(grid, size=10)
     assert preview.factor == 4 and preview.sums.shape == (8, 7)
     for window in rasters.windows(25, 31, 7):
         rows, cols = window.toslices()

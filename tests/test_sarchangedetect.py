@@ -10,9 +10,9 @@ import requests
 from owslib.wps import WebProcessingService, monitorExecution
 
 from candela.rasters import Grid
-from test_live import live  # noqa: F401  (the live server fixture)
+from test_live import live, open_remote_raster  # noqa: F401  (the live server fixture)
 from test_sar import scene, write_image
-from test_wps import NS, data_inputs, exception_text, execute_xml, kvp, output_path, post
+from test_wps import NS, data_inputs, exception_text, execute_xml, kvp, output_path, outputs_of, post
 from wpsschema import assert_valid
 
 START = datetime(2023, 3, 2, 5, 43, 11, tzinfo=timezone.utc)
@@ -36,16 +36,6 @@ def succeeded(doc):
     return bool(doc.xpath("//wps:ProcessSucceeded", namespaces=NS))
 
 
-def outputs_by_id(doc):
-    found = {}
-    for output in doc.xpath("//wps:Output", namespaces=NS):
-        identifier = output.findtext("{%s}Identifier" % NS["ows"])
-        reference = output.xpath("wps:Reference/@href", namespaces=NS)
-        data = output.xpath(".//wps:ComplexData/text()", namespaces=NS)
-        found[identifier] = reference[0] if reference else data[0]
-    return found
-
-
 def test_process_is_advertised_and_described_validly(wps):
     doc = assert_valid(kvp(wps, request="GetCapabilities").data)
     assert "SARChangeDetect" in doc.xpath("//wps:Process/ows:Identifier/text()", namespaces=NS)
@@ -67,7 +57,7 @@ def test_round_trip_by_reference_and_upload(wps, series, data_root, server_root)
     xml = execute_xml("SARChangeDetect", inputs, outputs=[(o, o != "summary") for o in OUTPUTS])
     doc = assert_valid(post(wps, xml).data)
     assert succeeded(doc), exception_text(doc)
-    found = outputs_by_id(doc)
+    found = outputs_of(doc)
     assert set(found) == set(OUTPUTS)
     with rasterio.open(data_root / paths[0]) as first:
         grid = Grid.of(first)
@@ -98,7 +88,7 @@ def test_qgis_style_empty_optional_literals_mean_defaults(wps, series):
               ("method", ""), ("units", "")]
     doc = assert_valid(post(wps, execute_xml("SARChangeDetect", inputs, outputs=[("summary", False)])).data)
     assert succeeded(doc), exception_text(doc)
-    summary = json.loads(outputs_by_id(doc)["summary"])
+    summary = json.loads(outputs_of(doc)["summary"])
     assert (summary["test"], summary["alpha"], summary["enl"], summary["units"]) == ("omnibus", 0.01, 4.4, "linear")
 
 
@@ -110,7 +100,7 @@ def test_kvp_event_date_request(wps, series):
                    ResponseDocument="summary")
     doc = assert_valid(response.data)
     assert succeeded(doc), exception_text(doc)
-    summary = json.loads(outputs_by_id(doc)["summary"])
+    summary = json.loads(outputs_of(doc)["summary"])
     assert summary["test"] == "event" and summary["before"] == [1] and summary["after"] == [2, 3]
     assert summary["enl_source"] == "estimated"
 
@@ -161,17 +151,8 @@ def test_choices_are_checked_naming_the_input(wps, series):
         assert f"Input {identifier}:" in text and value in text and allowed in text, text
 
 
-def download(url, folder):
-    """A remote output saved under ``folder`` (its pixels are read after the response is gone)."""
-    response = requests.get(url, timeout=30)
-    response.raise_for_status()
-    path = folder / url.rsplit("/", 1)[-1]
-    path.write_bytes(response.content)
-    return path
-
-
 @pytest.mark.live
-def test_owslib_round_trip(live, tmp_path):  # noqa: F811
+def test_owslib_round_trip(live):  # noqa: F811
     base, data = live
     paths, _ = write_series(data / "sar", seed=1)
     wps = WebProcessingService(f"{base}/wps")
@@ -182,11 +163,10 @@ def test_owslib_round_trip(live, tmp_path):  # noqa: F811
     monitorExecution(execution, sleepSecs=1)
     assert execution.isSucceded(), execution.errors
     references = {o.identifier: o.reference for o in execution.processOutputs}
-    with rasterio.open(download(references["change_map"], tmp_path)) as change_map, \
-            rasterio.open(paths[0]) as first:
+    with open_remote_raster(references["change_map"]) as change_map, rasterio.open(paths[0]) as first:
         assert Grid.of(change_map).same_as(Grid.of(first))
         assert change_map.descriptions[0] == "change_probability"
-    with rasterio.open(download(references["change_mask"], tmp_path)) as change_mask:
+    with open_remote_raster(references["change_mask"]) as change_mask:
         assert change_mask.read(1)[:60, :80].mean() > 0.95
     summary = next(o for o in execution.processOutputs if o.identifier == "summary")
     text = summary.data[0] if summary.data else requests.get(summary.reference, timeout=10).text

@@ -80,6 +80,17 @@ def output_path(href, server_root):
     return server_root / "outputs" / href[len(prefix):]
 
 
+def outputs_of(doc):
+    """Each output of an Execute response: its reference URL, or its inline data."""
+    found = {}
+    for output in doc.xpath("//wps:Output", namespaces=NS):
+        identifier = output.findtext("{%s}Identifier" % NS["ows"])
+        reference = output.xpath("wps:Reference/@href", namespaces=NS)
+        data = output.xpath(".//wps:ComplexData/text()", namespaces=NS)
+        found[identifier] = reference[0] if reference else data[0]
+    return found
+
+
 def exception_text(doc):
     return " ".join(doc.xpath("//ows:ExceptionText/text()", namespaces=NS))
 
