@@ -103,10 +103,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     if args.command == "cleanup":
-        from processes.jobs import cleanup, parse_age
-
         load_config()
-        import processes  # noqa: F401  (applies the PyWPS fixes)
+        from processes.jobs import cleanup, parse_age
 
         removed = cleanup(parse_age(args.older_than))
         print(", ".join(f"{count} {what}" for what, count in removed.items()) + " removed")

@@ -50,7 +50,6 @@ from candela.metrics import score  # noqa: E402
 DEFAULT_ROOT = ROOT.parent / "shared" / "data" / "oscd"
 DEFAULT_METHODS = ("autoencoder", "raw")
 FIGURES = ("auroc", "ap", "block_r")
-LABELS = {"auroc": "AUROC", "ap": "AP", "block_r": "block r"}
 #: Means over the labelled cities quoted by ../shared/data/README.md.
 REFERENCE = {
     "euclid_raw": {"auroc": 0.740, "ap": 0.150, "block_r": 0.282},
@@ -89,10 +88,11 @@ BASELINES = {"euclid_raw": euclid_raw, "zcva": zcva, "zcva_5x5": zcva_5x5}
 
 
 def load_city(root, city):
-    """``(before, after, labels)``: the 4-band stacks of both dates on the date-1 grid and the label."""
-    before, _ = oscd.read_stack(root, city, 1)
-    after, _ = oscd.read_stack(root, city, 2, grid_of=1)
-    return before, after, oscd.read_labels(root, city)
+    """``(before, after, labels, profiles)``: the 4-band stacks of both dates on the date-1 grid,
+    the label, and the two stacks' profiles (see :func:`candela.oscd.read_stack`)."""
+    before, before_profile = oscd.read_stack(root, city, 1)
+    after, after_profile = oscd.read_stack(root, city, 2, grid_of=1)
+    return before, after, oscd.read_labels(root, city), (before_profile, after_profile)
 
 
 def changedetect():
@@ -165,7 +165,7 @@ def evaluate(root=DEFAULT_ROOT, methods=DEFAULT_METHODS, workdir=None, cities=os
     read_seconds = 0.0
     for city in cities:
         tick = time.perf_counter()
-        before, after, labels = load_city(root, city)
+        before, after, labels, (before_profile, after_profile) = load_city(root, city)
         read_seconds += time.perf_counter() - tick
         for name in baselines:
             tick = time.perf_counter()
@@ -177,8 +177,8 @@ def evaluate(root=DEFAULT_ROOT, methods=DEFAULT_METHODS, workdir=None, cities=os
         tick = time.perf_counter()
         inputs = workdir / "inputs"
         inputs.mkdir(parents=True, exist_ok=True)
-        before_path = oscd.write_stack(root, city, 1, inputs / f"{city}_1.tif")
-        after_path = oscd.write_stack(root, city, 2, inputs / f"{city}_2.tif", grid_of=1)
+        before_path = oscd.save_stack(before, before_profile, inputs / f"{city}_1.tif")
+        after_path = oscd.save_stack(after, after_profile, inputs / f"{city}_2.tif")
         read_seconds += time.perf_counter() - tick
         for method in methods:
             entry = result["methods"][method]

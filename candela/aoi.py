@@ -43,12 +43,12 @@ def parse_aoi(text):
         raise InputError("the four bounds must be numbers") from None
     crs = parts[4] if len(parts) == 5 and parts[4] else LONLAT
     try:
-        CRS.from_user_input(crs)
+        parsed = CRS.from_user_input(crs)
     except CRSError:
         raise InputError(f"unknown CRS {crs!r}") from None
     if not (minx < maxx and miny < maxy):
         raise InputError("minx must be below maxx and miny below maxy")
-    if CRS.from_user_input(crs) == CRS.from_epsg(4326):
+    if parsed == CRS.from_epsg(4326):
         if not (-180 <= minx and maxx <= 180 and -90 <= miny and maxy <= 90):
             raise InputError("longitude/latitude bounds are out of range")
     return AOI(minx, miny, maxx, maxy, crs)

@@ -58,7 +58,8 @@ def _check_members(members, root, max_total_bytes, max_members):
     declared = sum(member.file_size for member in members)
     if declared > max_total_bytes:
         raise InputError(
-            f"the zip archive would unpack to {_human(declared)}, more than the {_human(max_total_bytes)} allowed"
+            f"the zip archive would unpack to {human_size(declared)}, "
+            f"more than the {human_size(max_total_bytes)} allowed"
         )
     seen = set()
     for member in members:
@@ -120,7 +121,7 @@ def _extract_members(archive, members, root, max_total_bytes):
                     written += len(chunk)
                     if written > max_total_bytes or size > member.file_size:
                         raise InputError(
-                            f"the zip archive unpacks to more than the {_human(max_total_bytes)} allowed"
+                            f"the zip archive unpacks to more than the {human_size(max_total_bytes)} allowed"
                             " (its declared sizes are wrong)"
                         )
                     out.write(chunk)
@@ -161,11 +162,12 @@ def _reason(error):
     return text[:80] or type(error).__name__
 
 
-def _human(n):
+def human_size(n):
+    """A byte count as text: ``"512 bytes"``, ``"1.5 MiB"`` (GiB at most)."""
     for unit in ("bytes", "KiB", "MiB", "GiB"):
         if n < 1024 or unit == "GiB":
             return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
         n /= 1024
 
 
-__all__ = ["extract_zip", "is_zip"]
+__all__ = ["extract_zip", "human_size", "is_zip"]

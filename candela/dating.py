@@ -103,7 +103,7 @@ def acquisition_time_and_source(dataset_or_path, name=None):
             shown = name or os.path.basename(os.fspath(dataset_or_path))
             raise InputError(f"{shown} cannot be read as a raster") from None
     tags = dataset_or_path.tags()
-    when = _tag_time(tags.get(ACQUISITION_TAG))
+    when = tag_time(tags.get(ACQUISITION_TAG))
     if when:
         return when, FROM_TAG
     when = _tiff_time(tags.get("TIFFTAG_DATETIME"))
@@ -116,8 +116,8 @@ def _name_time(name):
     """``(time, source)`` from a Sentinel-2 name; see :func:`time_from_name`."""
     name = _basename(name)
     match = _SENSING_MARK.search(name)
-    if match and _valid_time(match.group(1)):
-        return _valid_time(match.group(1)), FROM_NAME
+    if match and (when := _valid_time(match.group(1))):
+        return when, FROM_NAME
     match = _OLD_TILE.search(name)
     if match:
         when = _time_from_orbit(match.group(1), int(match.group(2)), match.group(3))
@@ -144,7 +144,8 @@ def _valid_time(text):
         return None
 
 
-def _tag_time(text):
+def tag_time(text):
+    """The time in an ``ACQUISITION_DATE`` tag value (see :func:`parse_time`), or None if missing or invalid."""
     if not text or not text.strip():
         return None
     try:

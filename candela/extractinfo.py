@@ -161,8 +161,8 @@ def _read_product(name, path):
     info = read_product_info(path)
     height, width = info.shape(PRODUCT_RESOLUTION)
     return Image(name=str(name), kind="sentinel2", time=info.sensing_time, time_source=FROM_PRODUCT,
-                 tile=info.tile_id, crs=CRS.from_user_input(info.crs),
-                 transform=info.transform(PRODUCT_RESOLUTION), width=int(width), height=int(height),
+                 tile=info.tile_id, crs=info.crs,
+                 transform=info.transform(PRODUCT_RESOLUTION), width=width, height=height,
                  outline=tuple(info.footprint.exterior.coords), outline_crs=LONLAT)
 
 
@@ -285,8 +285,11 @@ def _centre(bounds):
 
 
 def describe_group(members, footprints):
-    """The JSON-ready description of one place: its acquisitions in time order and their pairs."""
-    acquisitions = split_acquisitions(sorted(members, key=_time_order))
+    """The JSON-ready description of one place: its acquisitions in time order and their pairs.
+
+    ``members`` are the place's images already in time order (as :func:`extract_info` sorts them).
+    """
+    acquisitions = split_acquisitions(members)
     # The largest image speaks for its acquisition: the finest band of a per-band set.
     leads = [min(acquisition, key=_lead_order) for acquisition in acquisitions]
     pairs = []

@@ -16,7 +16,11 @@ def auroc(scores, labels):
 
     Rank-based (Mann-Whitney U), ties counted one half. ValueError without both classes.
     """
-    values, truth = _valid(scores, labels)
+    return _auroc(*_valid(scores, labels))
+
+
+def _auroc(values, truth):
+    """:func:`auroc` of flat scores and bool labels already filtered by :func:`_valid`."""
     positives = int(truth.sum())
     negatives = truth.size - positives
     if positives == 0 or negatives == 0:
@@ -32,7 +36,11 @@ def average_precision(scores, labels):
     Thresholds are the distinct scores, high to low (tied pixels count as one step);
     R_0 = 0. ValueError without changed pixels.
     """
-    values, truth = _valid(scores, labels)
+    return _ap(*_valid(scores, labels))
+
+
+def _ap(values, truth):
+    """:func:`average_precision` of flat scores and bool labels already filtered by :func:`_valid`."""
     positives = int(truth.sum())
     if positives == 0:
         raise ValueError("average precision needs changed pixels")
@@ -84,8 +92,8 @@ def score(probability, labels, block=BLOCK):
     labels = np.asarray(labels)
     values, truth = _valid(probability, labels)
     return {
-        "auroc": auroc(probability, labels),
-        "ap": average_precision(probability, labels),
+        "auroc": _auroc(values, truth),
+        "ap": _ap(values, truth),
         "block_r": block_correlation(probability, labels, block) if probability.ndim == 2 else float("nan"),
         "pixels": int(values.size),
         "changed": int(truth.sum()),

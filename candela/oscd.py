@@ -25,6 +25,7 @@ from rasterio.warp import reproject
 
 from . import dating
 from .errors import InputError
+from .rasters import Grid
 from .sentinel2 import band_name
 
 LABELLED = ("abudhabi", "aguasclaras", "beihai", "bercy", "paris", "rennes", "saclay_e")
@@ -117,10 +118,11 @@ def read_stack(root, city, index, bands=BANDS, grid_of=None):
     names = [band_name(b) for b in bands]
     if not names:
         raise InputError("no bands asked for")
+    target = Grid(crs, transform, width, height)
     stack = np.full((len(names), height, width), np.nan, dtype="float32")
     for layer, name in zip(stack, names):
         with _open(band_path(root, city, index, name)) as dataset:
-            if _same_grid(dataset, height, width, transform, crs):
+            if Grid.of(dataset).same_as(target):
                 layer[:] = dataset.read(1)
             else:
                 reproject(rasterio.band(dataset, 1), layer, dst_transform=transform, dst_crs=crs,
@@ -133,13 +135,21 @@ def read_stack(root, city, index, bands=BANDS, grid_of=None):
 def write_stack(root, city, index, destination, bands=BANDS, grid_of=None, dtype="uint16"):
     """Write the stack of :func:`read_stack` as one GeoTIFF at ``destination``; return its path.
 
+    See :func:`save_stack` for ``dtype`` and what the file holds.
+    """
+    _check_dtype(dtype)
+    stack, profile = read_stack(root, city, index, bands, grid_of)
+    return save_stack(stack, profile, destination, dtype)
+
+
+def save_stack(stack, profile, destination, dtype="uint16"):
+    """Write a stack and profile from :func:`read_stack` as one GeoTIFF at ``destination``; return its path.
+
     ``dtype`` ``"uint16"`` (reflectance x 10000 rounded, nodata 0, as Jpeg2Tiff writes) or
     ``"float32"`` (nodata NaN). Band descriptions are the band names and the
     ``ACQUISITION_DATE`` tag is the date's acquisition time (see :func:`dates`).
     """
-    if dtype not in ("uint16", "float32"):
-        raise InputError(f"dtype must be uint16 or float32, not {str(dtype)[:20]!r}")
-    stack, profile = read_stack(root, city, index, bands, grid_of)
+    _check_dtype(dtype)
     if dtype == "uint16":
         nodata = 0
         data = np.where(np.isnan(stack), 0, np.clip(np.rint(stack), 1, 65535)).astype("uint16")
@@ -176,6 +186,11 @@ def _labels_path(root, city):
     return Path(root) / "labels" / city / f"{city}-cm.tif"
 
 
+def _check_dtype(dtype):
+    if dtype not in ("uint16", "float32"):
+        raise InputError(f"dtype must be uint16 or float32, not {str(dtype)[:20]!r}")
+
+
 def _index(index):
     if index not in (1, 2):
         raise InputError(f"an OSCD date index is 1 or 2, not {str(index)[:20]!r}")
@@ -187,11 +202,3 @@ def _open(path):
         return rasterio.open(path)
     except RasterioIOError:
         raise InputError(f"{Path(path).name} cannot be read as a raster") from None
-
-
-def _same_grid(dataset, height, width, transform, crs):
-    """Whether ``dataset`` lies on the grid, to a thousandth of a pixel over its whole extent."""
-    if (dataset.height, dataset.width) != (height, width) or dataset.crs != crs:
-        return False
-    tolerance = 1e-3 * min(abs(transform.a), abs(transform.e)) / max(height, width)
-    return all(abs(a - b) <= tolerance for a, b in zip(tuple(dataset.transform)[:6], tuple(transform)[:6]))

@@ -172,20 +172,9 @@ def windows(width, height, size):
             yield Window(col, row, min(size, width - col), min(size, height - row))
 
 
-def with_halo(window, halo):
-    """``window`` grown by ``halo`` pixels on every side (may reach outside the raster)."""
-    return Window(window.col_off - halo, window.row_off - halo, window.width + 2 * halo, window.height + 2 * halo)
-
-
 def acquisition_time(dataset, name):
     """The acquisition time of an open raster (tag, else file name); None if unknown."""
-    when = dataset.tags().get(dating.ACQUISITION_TAG)
-    if when:
-        try:
-            return dating.parse_time(when)
-        except (ValueError, InputError):
-            pass
-    return dating.time_from_name(name)
+    return dating.tag_time(dataset.tags().get(dating.ACQUISITION_TAG)) or dating.time_from_name(name)
 
 
 def float_profile(grid, count=1, nodata=np.nan, blocksize=512, **options):

@@ -11,6 +11,7 @@ from urllib.parse import unquote, urlparse
 
 import requests
 
+from .archive import human_size
 from .errors import InputError
 
 #: (connect, read) timeouts in seconds for fetching references.
@@ -54,13 +55,13 @@ def download(url, directory, max_bytes, timeout=TIMEOUT):
                 raise InputError(f"fetching the reference failed with HTTP {response.status_code}")
             declared = int(response.headers.get("Content-Length") or 0)
             if max_bytes and declared > max_bytes:
-                raise InputError(f"the reference is larger than the {_human(max_bytes)} allowed")
+                raise InputError(f"the reference is larger than the {human_size(max_bytes)} allowed")
             size = 0
             with open(target, "wb") as out:
                 for chunk in response.iter_content(CHUNK):
                     size += len(chunk)
                     if max_bytes and size > max_bytes:
-                        raise InputError(f"the reference is larger than the {_human(max_bytes)} allowed")
+                        raise InputError(f"the reference is larger than the {human_size(max_bytes)} allowed")
                     out.write(chunk)
     except requests.RequestException as error:
         target.unlink(missing_ok=True)
@@ -86,9 +87,3 @@ def resolve(reference, directory, roots, max_bytes):
         raise InputError(f"unsupported reference scheme {scheme!r}: use http, https or a server path")
     return path_under_roots(text, roots)
 
-
-def _human(n):
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024

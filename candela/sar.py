@@ -102,10 +102,14 @@ class ParameterError(InputError):
 
     def __init__(self, parameter, message):
         super().__init__(message, input=parameter)
-        self.parameter = parameter
+
+    @property
+    def parameter(self):
+        """The parameter at fault (the same as ``input``)."""
+        return self.input
 
     def __reduce__(self):
-        return type(self), (self.parameter, str(self))
+        return type(self), (self.input, str(self))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -174,7 +178,6 @@ class OmnibusResult:
     p: np.ndarray
     first_change: np.ndarray
     sequential: list
-    k: int
 
 
 def omnibus(series, enl, alpha=DEFAULT_ALPHA, keep_sequential=False):
@@ -218,7 +221,7 @@ def omnibus(series, enl, alpha=DEFAULT_ALPHA, keep_sequential=False):
     dof, rho, omega2 = omnibus_constants(k, enl, bands)
     p = corrected_sf(-2 * rho * ln_q, dof, omega2)
     first = np.where(p < alpha, first_sequential, 0).astype(np.uint8)
-    return OmnibusResult(p, first, sequential, k)
+    return OmnibusResult(p, first, sequential)
 
 
 def mean_ratio_test(before, after, enl):
@@ -352,10 +355,9 @@ def parse_event(event_date):
 
 @dataclass
 class Image:
-    """One input: what the user called it, its file, time, and (once open) its view on the grid."""
+    """One input: what the user called it, its time, and (once open) its view on the grid."""
 
     name: str
-    path: Path
     time: datetime
     dataset: object = None
     indexes: tuple = (1, 2)
@@ -386,8 +388,8 @@ def open_images(images, stack, folder, progress):
     for number, image in enumerate(series):
         if image.product is not None:
             progress(number / len(series), f"calibrating {image.name}")
-            image.path = calibrate_product(image.name, image.product, Path(folder) / f"sigma0-{number + 1}.tif", grid)
-            image.dataset = stack.enter_context(rasters.open_raster(image.path))
+            path = calibrate_product(image.name, image.product, Path(folder) / f"sigma0-{number + 1}.tif", grid)
+            image.dataset = stack.enter_context(rasters.open_raster(path))
             image.indexes = tuple(rasters.band_indexes(image.dataset, BANDS))
         if grid is None:
             grid = rasters.Grid.of(image.dataset)
@@ -402,7 +404,7 @@ def _describe(name, path, stack):
     """An Image for a GeoTIFF (opened, bands found, dated) or a zipped product (dated, not yet calibrated)."""
     if is_zip(path):
         product = _read_product(name, path)
-        return Image(name, path, product.start_time, product=product)
+        return Image(name, product.start_time, product=product)
     try:
         dataset = stack.enter_context(rasters.open_raster(path))
         indexes = tuple(rasters.band_indexes(dataset, BANDS))
@@ -411,7 +413,7 @@ def _describe(name, path, stack):
     when = image_time(dataset, name)
     if when is None:
         raise _named(name, "no acquisition time (ACQUISITION_DATE tag or a Sentinel-1 file name)")
-    return Image(name, path, when, dataset, indexes)
+    return Image(name, when, dataset, indexes)
 
 
 def _read_product(name, path):
@@ -535,11 +537,12 @@ def detect(images, folder, *, alpha=DEFAULT_ALPHA, enl=DEFAULT_ENL, event_date=N
         raise InputError(f"at most {MAX_IMAGES} images, {len(images)} given")
     folder = Path(folder)
     with rasterio.Env(GDAL_CACHEMAX=CACHE_BYTES, GDAL_NUM_THREADS=rasters.gdal_threads()), ExitStack() as stack:
-        calibrating = 0.3 if any(is_zip(path) for _, path in images) else 0.0
-        series, grid = open_images(images, stack, folder, lambda done, message: report(calibrating * done, message))
+        # Calibrating products, if any, takes the first 30 % of the progress (open_images reports
+        # progress only while calibrating).
+        series, grid = open_images(images, stack, folder, lambda done, message: report(0.3 * done, message))
+        calibrating = 0.3 if any(image.product is not None for image in series) else 0.0
         check_units(series, grid, units)
         test, before, after = _plan(series, event, method)
-        enl_source = "given" if enl != "estimate" else "estimated"
         enl_blocks = None
         if enl == "estimate":
             report(calibrating, "estimating the ENL")
@@ -553,8 +556,7 @@ def detect(images, folder, *, alpha=DEFAULT_ALPHA, enl=DEFAULT_ENL, event_date=N
                              lambda done: report(calibrating + (0.95 - calibrating) * done, "testing for change"))
     report(0.95, "writing the quicklook")
     quicklook = preview.write_png(folder / "quicklook.png")
-    summary = _summary(series, grid, test, before, after, event, enl, enl_source, enl_blocks, alpha,
-                       units, counts)
+    summary = _summary(series, grid, test, before, after, event, enl, enl_blocks, alpha, units, counts)
     report(1.0, "done")
     return {**{name: str(path) for name, path in paths.items()}, "quicklook": str(quicklook), "summary": summary}
 
@@ -640,7 +642,9 @@ def _tags(series, test, enl, alpha):
     }
 
 
-def _summary(series, grid, test, before, after, event, enl, enl_source, enl_blocks, alpha, units, counts):
+def _summary(series, grid, test, before, after, event, enl, enl_blocks, alpha, units, counts):
+    """The JSON-ready summary; ``enl_blocks`` is the number of blocks the ENL was estimated
+    from (None when it was given)."""
     k = len(series)
     if test == "omnibus":
         dof, rho, omega2 = omnibus_constants(k, enl, len(BANDS))
@@ -660,14 +664,13 @@ def _summary(series, grid, test, before, after, event, enl, enl_source, enl_bloc
         "statistic": statistic,
         "alpha": alpha,
         "enl": round(float(enl), 4),
-        "enl_source": enl_source,
+        "enl_source": "estimated" if enl_blocks else "given",
         **({"enl_blocks": enl_blocks} if enl_blocks else {}),
         "units": units,
         "images": [{"index": i + 1, "name": image.name, "time": dating.format_time(image.time)}
                    for i, image in enumerate(series)],
-        **({"event_date": dating.format_time(event), "before": [i + 1 for i in before],
-            "after": [i + 1 for i in after]} if test == "event" else {}),
-        **({"before": [1], "after": [k]} if test == "logratio" else {}),
+        **({"event_date": dating.format_time(event)} if test == "event" else {}),
+        **({"before": [i + 1 for i in before], "after": [i + 1 for i in after]} if test != "omnibus" else {}),
         "valid_pixels": valid,
         "changed_pixels": counts["changed"],
         "changed_fraction": counts["changed"] / valid if valid else None,

@@ -49,13 +49,13 @@ from rasterio.enums import Resampling
 from rasterio.errors import CRSError, NotGeoreferencedWarning, RasterioError
 from rasterio.transform import GCPTransformer
 from rasterio.warp import reproject, transform as warp_transform
-from rasterio.windows import Window
+from rasterio.windows import Window, bounds as window_bounds
 from shapely.geometry import Polygon, box
 
 from . import dating, rasters
 from .archive import is_zip
 from .errors import InputError
-from .sentinel2 import MAX_XML_BYTES, parse_xml
+from .sentinel2 import parse_xml, read_limited, read_member
 
 #: Polarisations handled, in output band order.
 POLARISATIONS = ("VV", "VH")
@@ -122,8 +122,12 @@ class Measurement:
     noise_range: Vectors
     noise_azimuth: tuple
     grid: GeolocationGrid
-    gcps: tuple
     pixel_spacing: tuple
+
+    @property
+    def gcps(self):
+        """The geolocation grid as ground control points in lon/lat (see :func:`grid_gcps`)."""
+        return grid_gcps(self.grid)
 
 
 @dataclass
@@ -186,7 +190,7 @@ def read_product(path, require_measurements=True):
         path=safe,
         safe_name=safe.name,
         files=files,
-        read=lambda name: _read_file(safe / name),
+        read=lambda name: read_limited(safe / name),
         raster_path=lambda name: str(safe / name),
         require_measurements=require_measurements,
     )
@@ -223,7 +227,7 @@ def _read_zip(path, require_measurements):
                 path=path,
                 safe_name=prefix.rstrip("/") or path.stem,
                 files=inside,
-                read=lambda name: _read_member(archive, prefix + name),
+                read=lambda name: read_member(archive, prefix + name),
                 raster_path=lambda name: location + name,
                 require_measurements=require_measurements,
             )
@@ -242,25 +246,6 @@ def _find_safe(folder):
     if candidates and (candidates[0] / "manifest.safe").is_file():
         return candidates[0]
     raise InputError("not a Sentinel-1 GRD product (no manifest.safe found)")
-
-
-def _read_file(path):
-    with open(path, "rb") as stream:
-        data = stream.read(MAX_XML_BYTES + 1)
-    return _limited(data, path.name)
-
-
-def _read_member(archive, name):
-    with archive.open(name) as stream:
-        # Declared sizes can lie: never read more than the limit.
-        data = stream.read(MAX_XML_BYTES + 1)
-    return _limited(data, PurePosixPath(name).name)
-
-
-def _limited(data, name):
-    if len(data) > MAX_XML_BYTES:
-        raise InputError(f"the product metadata {name} are larger than the {MAX_XML_BYTES >> 20} MiB allowed")
-    return data
 
 
 def _product(path, safe_name, files, read, raster_path, require_measurements):
@@ -359,7 +344,6 @@ def _measurement(polarisation, annotation, root, present, read, raster_path, req
         noise_range=noise_range,
         noise_azimuth=_azimuth_blocks(noise_root, polarisation),
         grid=grid,
-        gcps=grid_gcps(grid),
         pixel_spacing=spacing,
     )
 
@@ -714,18 +698,16 @@ def calibrate(product, destination, *, crs=None, resolution=10.0, grid=None, pro
         if measurement.path is None:
             raise InputError(
                 f"the {measurement.polarisation} measurement raster is missing from the product")
-    if grid is None:
-        grid = product_grid(product, crs, resolution)
-    dst_crs, dst_transform, width, height = _check_grid(grid)
     area = footprint(product)
-    outline = _projected(area, dst_crs)
-    covered = outline.intersection(box(*_grid_bounds(dst_transform, width, height)))
+    grid = _check_grid(grid_for(area, crs, resolution) if grid is None else grid)
+    outline = _projected(area, grid.crs)
+    covered = outline.intersection(box(*grid.bounds))
     if covered.is_empty or covered.area == 0:
         raise InputError("the product does not overlap the output grid")
     spacing = min(measurements[0].pixel_spacing)
-    pixel_metres = _pixel_metres(dst_crs, dst_transform, area.centroid)
+    pixel_metres = _pixel_metres(grid.crs, grid.transform, area.centroid)
     looks = max(1, int(pixel_metres / spacing / 2))
-    window = sensor_window(measurements[0], covered, dst_crs, margin=int(2 * pixel_metres / spacing) + looks)
+    window = sensor_window(measurements[0], covered, grid.crs, margin=int(2 * pixel_metres / spacing) + looks)
     resampling = Resampling.average if pixel_metres >= 2 * spacing else Resampling.bilinear
     tags = {dating.ACQUISITION_TAG: dating.format_time(product.start_time)}
     threads = rasters.gdal_threads()
@@ -734,16 +716,12 @@ def calibrate(product, destination, *, crs=None, resolution=10.0, grid=None, pro
                                                  dir=destination.parent)
         os.close(descriptor)
         try:
-            _write_sensor_geometry(temporary, measurements, window, looks, dst_crs,
+            _write_sensor_geometry(temporary, measurements, window, looks, grid.crs,
                                    resampling == Resampling.average,
                                    lambda done: report(0.7 * done, "calibrating to sigma nought"))
             report(0.7, "geocoding")
-            profile = dict(
-                driver="GTiff", width=width, height=height, count=len(measurements), dtype="float32",
-                crs=dst_crs, transform=dst_transform, nodata=np.nan, tiled=True, blockxsize=BLOCKSIZE,
-                blockysize=BLOCKSIZE, interleave="band", compress="DEFLATE", predictor=3,
-                BIGTIFF="IF_SAFER", NUM_THREADS=threads,
-            )
+            profile = rasters.float_profile(grid, count=len(measurements), blocksize=BLOCKSIZE,
+                                            interleave="band", NUM_THREADS=threads)
             with rasterio.open(temporary) as source, rasterio.open(destination, "w", **profile) as out:
                 out.descriptions = tuple(m.polarisation for m in measurements)
                 out.update_tags(**tags)
@@ -755,15 +733,14 @@ def calibrate(product, destination, *, crs=None, resolution=10.0, grid=None, pro
         finally:
             Path(temporary).unlink(missing_ok=True)
     report(1.0, "done")
-    bounds = _grid_bounds(dst_transform, width, height)
     return {
         "path": str(destination),
-        "crs": dst_crs.to_string(),
-        "transform": tuple(dst_transform)[:6],
-        "width": width,
-        "height": height,
-        "bounds": bounds,
-        "resolution": (abs(dst_transform.a), abs(dst_transform.e)),
+        "crs": grid.crs.to_string(),
+        "transform": tuple(grid.transform)[:6],
+        "width": grid.width,
+        "height": grid.height,
+        "bounds": grid.bounds,
+        "resolution": (abs(grid.transform.a), abs(grid.transform.e)),
         "polarisations": [m.polarisation for m in measurements],
         "acquisition_time": tags[dating.ACQUISITION_TAG],
     }
@@ -817,7 +794,7 @@ def sensor_window(measurement, area, crs, margin=0):
     spline of the geolocation grid; the window is widened by ``margin`` pixels and clipped
     to the image.
     """
-    xs, ys = _boundary_points(area.convex_hull if area.geom_type != "Polygon" else area)
+    xs, ys = _boundary_points(area)
     with GCPTransformer(list(grid_gcps(measurement.grid, crs)), tps=True) as transformer:
         rows, cols = transformer.rowcol(xs, ys, op=lambda value: value)
     rows, cols = np.asarray(rows, dtype=np.float64), np.asarray(cols, dtype=np.float64)
@@ -875,8 +852,8 @@ def _warp(source, out, outline, resampling, threads, report):
     warped: along the footprint's slanted edges, a bounding box per band of block rows.
     """
     bands = list(range(1, source.count + 1))
-    windows = [Window(col, row, min(WARP_WINDOW, out.width - col), min(WARP_WINDOW, out.height - row))
-               for row in range(0, out.height, WARP_WINDOW) for col in range(0, out.width, WARP_WINDOW)]
+    windows = list(rasters.windows(out.width, out.height, WARP_WINDOW))
+    num_threads = _warp_threads(threads)
     for done, window in enumerate(windows, start=1):
         values = np.full((len(bands), window.height, window.width), np.nan, dtype=np.float32)
         for part in _covered_parts(out.transform, window, outline):
@@ -887,7 +864,7 @@ def _warp(source, out, outline, resampling, threads, report):
             reproject(
                 source=rasterio.band(source, bands), destination=block,
                 dst_transform=transform, dst_crs=out.crs, dst_nodata=np.nan, init_dest_nodata=True,
-                resampling=resampling, num_threads=_warp_threads(threads), SRC_METHOD="GCP_TPS",
+                resampling=resampling, num_threads=num_threads, SRC_METHOD="GCP_TPS",
             )
             values[:, rows, cols] = block
         out.write(values, window=window)
@@ -896,8 +873,7 @@ def _warp(source, out, outline, resampling, threads, report):
 
 def _covered_parts(transform, window, outline, margin=2):
     """Sub-windows of ``window`` holding its intersection with ``outline`` (a polygon)."""
-    frame = box(*_grid_bounds(transform @ Affine.translation(window.col_off, window.row_off),
-                              window.width, window.height))
+    frame = box(*window_bounds(window, transform))
     if not outline.intersects(frame):
         return []
     if outline.contains(frame):
@@ -905,7 +881,7 @@ def _covered_parts(transform, window, outline, margin=2):
     parts = []
     for row in range(window.row_off, window.row_off + window.height, BLOCKSIZE):
         height = min(BLOCKSIZE, window.row_off + window.height - row)
-        band = box(*_grid_bounds(transform @ Affine.translation(window.col_off, row), window.width, height))
+        band = box(*window_bounds(Window(window.col_off, row, window.width, height), transform))
         covered = outline.intersection(band)
         if covered.is_empty:
             continue
@@ -941,6 +917,7 @@ def _check_crs(value):
 
 
 def _check_grid(grid):
+    """``grid``, ``(crs, transform, width, height)``, checked, as a :class:`rasters.Grid`."""
     try:
         crs, transform, width, height = grid
         width, height = int(width), int(height)
@@ -953,13 +930,7 @@ def _check_grid(grid):
         raise InputError(f"the output grid of {width} x {height} pixels is empty or too large")
     if transform.b or transform.d or transform.a <= 0 or transform.e >= 0:
         raise InputError("the output grid must be north-up (no rotation)")
-    return crs, transform, width, height
-
-
-def _grid_bounds(transform, width, height):
-    left, top = transform @ (0, 0)
-    right, bottom = transform @ (width, height)
-    return left, bottom, right, top
+    return rasters.Grid(crs, transform, width, height)
 
 
 def _pixel_metres(crs, transform, centre):

@@ -121,8 +121,8 @@ def read_product(path):
     return _product(
         path=safe,
         mtd_name=mtd.name,
-        mtd=_read_limited(mtd),
-        tile=_read_limited(safe / tile),
+        mtd=read_limited(mtd),
+        tile=read_limited(safe / tile),
         files=files,
         zipped=False,
         fallback_id=safe.name,
@@ -160,8 +160,8 @@ def read_product_info(path):
             prefix = mtd_name[: -len(PurePosixPath(mtd_name).name)]
             inside = [n[len(prefix):] for n in names if n.startswith(prefix)]
             tile = _only_granule([n for n in inside if re.fullmatch(r"GRANULE/[^/]+/MTD_TL\.xml", n)])
-            mtd = _read_member(archive, mtd_name)
-            tile_xml = _read_member(archive, prefix + tile)
+            mtd = read_member(archive, mtd_name)
+            tile_xml = read_member(archive, prefix + tile)
     except (zipfile.BadZipFile, EOFError, NotImplementedError):
         raise InputError("the zip archive is damaged or uses an unsupported compression") from None
     return _product(
@@ -226,7 +226,8 @@ def _only_granule(tile_files):
     return tile_files[0]
 
 
-def _read_limited(path):
+def read_limited(path):
+    """The bytes of the metadata file ``path``, or InputError beyond MAX_XML_BYTES."""
     with open(path, "rb") as stream:
         data = stream.read(MAX_XML_BYTES + 1)
     if len(data) > MAX_XML_BYTES:
@@ -234,7 +235,8 @@ def _read_limited(path):
     return data
 
 
-def _read_member(archive, name):
+def read_member(archive, name):
+    """The bytes of the metadata member ``name`` of an open zip, or InputError beyond MAX_XML_BYTES."""
     info = archive.getinfo(name)
     shown = PurePosixPath(name).name
     if info.file_size > MAX_XML_BYTES:

@@ -20,7 +20,7 @@ from candela.errors import InputError
 from candela.references import resolve
 
 from .pywps_fixes import data_roots
-from .wpsio import REF_SUFFIX
+from .wpsio import REF_SUFFIX, is_blank
 
 LOGGER = logging.getLogger("PYWPS")
 
@@ -100,7 +100,7 @@ class Job:
         """The non-empty values sent for a literal input (its default when none was sent)."""
         values = []
         for item in self.request.inputs.get(identifier, ()):
-            if item.data is not None and str(item.data).strip() not in ("", "None"):
+            if not is_blank(item.data):
                 values.append(item.data.strip() if isinstance(item.data, str) else item.data)
         return values
 
@@ -109,11 +109,17 @@ class Job:
         values = self.literals(identifier)
         return values[0] if values else None
 
-    def files(self, identifier):
+    def files(self, identifier, limit=None):
         """Local files for a raster/archive input and its ``_ref`` twin: ``[(name, path), ...]``.
 
         ``name`` is what the user sent: the reference, or ``upload N`` for embedded data.
+        With ``limit``, more than ``limit`` files in all is an InputProblem, raised before
+        any reference is resolved or fetched.
         """
+        ref_id = identifier + REF_SUFFIX
+        references = [reference for text in self.literals(ref_id) for reference in str(text).split()]
+        if limit is not None and len(self.request.inputs.get(identifier, ())) + len(references) > limit:
+            raise InputProblem(identifier, f"at most {limit} images per request")
         found = []
         for number, item in enumerate(self.request.inputs.get(identifier, ()), start=1):
             name = _reference(item) or f"upload {number}"
@@ -125,12 +131,10 @@ class Job:
                 except NoApplicableCode as error:
                     raise InputError(error.description or "the reference could not be fetched") from None
             found.append((name, path))
-        ref_id = identifier + REF_SUFFIX
-        for text in self.literals(ref_id):
-            for reference in str(text).split():
-                with self.blame(ref_id):
-                    path = resolve(reference, self.workdir, data_roots(), max_input_bytes())
-                found.append((reference, path))
+        for reference in references:
+            with self.blame(ref_id):
+                path = resolve(reference, self.workdir, data_roots(), max_input_bytes())
+            found.append((reference, path))
         return found
 
     def file(self, identifier):

@@ -28,11 +28,9 @@ class ExtractInfo(CandelaProcess):
                             "and consecutive pairs, and the inputs that were rejected with the reason.")]
 
     def run(self, job):
-        images = job.files("images")
+        images = job.files("images", limit=MAX_IMAGES)
         if not images:
             raise InputProblem("images", "required: give images or images_ref")
-        if len(images) > MAX_IMAGES:
-            raise InputProblem("images", f"at most {MAX_IMAGES} images per request")
         job.progress(0.1, f"Reading {len(images)} images")
         with job.blame("images"):
             result = extractinfo.extract_info(images)

@@ -18,6 +18,8 @@ from lxml import etree
 from pywps import configuration, dblog
 from pywps.response.status import WPS_STATUS
 
+from candela.sentinel2 import xml_parser
+
 LOGGER = logging.getLogger("PYWPS")
 
 WPS_NS = "http://www.opengis.net/wps/1.0.0"
@@ -72,8 +74,7 @@ def mark_status_document_failed(path, message):
     """Rewrite a status document's wps:Status as ProcessFailed (atomically)."""
     if not path.is_file():
         return
-    parser = etree.XMLParser(resolve_entities=False, no_network=True)
-    tree = etree.parse(str(path), parser)
+    tree = etree.parse(str(path), xml_parser())
     status = tree.find(f"{{{WPS_NS}}}Status")
     if status is None:
         return

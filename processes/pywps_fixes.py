@@ -29,6 +29,8 @@ from pywps.response.status import WPS_STATUS
 from candela.errors import InputError
 from candela.references import TIMEOUT, path_under_roots
 
+from .wpsio import is_blank
+
 LOGGER = logging.getLogger("PYWPS")
 
 TEMPLATE_FIXES = {
@@ -119,7 +121,7 @@ def _check_requested_outputs(process, wps_request):
 def _drop_empty_optional_literals(process, wps_request):
     optional = {i.identifier for i in process.inputs if isinstance(i, LiteralInput) and i.min_occurs == 0}
     for identifier in optional & set(wps_request.inputs):
-        values = [v for v in wps_request.inputs[identifier] if str(v.get("data", "")).strip() not in ("", "None")]
+        values = [v for v in wps_request.inputs[identifier] if not is_blank(v.get("data", ""))]
         if values:
             wps_request.inputs[identifier] = values
         else:

@@ -4,7 +4,7 @@ from pywps.inout.literaltypes import AllowedValue
 
 from candela import sar
 
-from .base import CandelaProcess, InputProblem
+from .base import CandelaProcess
 from .wpsio import json_output, literal, product_input, quicklook_output, raster_output
 
 
@@ -41,10 +41,10 @@ class SARChangeDetect(CandelaProcess):
                     "images at or after it.", optional=True),
             literal("method", "Method", "omnibus (default): the omnibus test of the whole series and the "
                     "date of the first change; logratio: the F test of the last image against the first.",
-                    default="omnibus", allowed_values=[AllowedValue(value=v) for v in ("omnibus", "logratio")]),
+                    default="omnibus", allowed_values=[AllowedValue(value=v) for v in sar.METHODS]),
             literal("units", "Units", "What the GeoTIFFs hold: linear (default) sigma nought, or dB "
                     "(decibels, converted to linear before any statistics).", default="linear",
-                    allowed_values=[AllowedValue(value=v) for v in ("linear", "dB")]),
+                    allowed_values=[AllowedValue(value=v) for v in sar.UNITS]),
         ]
 
     def outputs_(self):
@@ -63,25 +63,14 @@ class SARChangeDetect(CandelaProcess):
         ]
 
     def run(self, job):
-        images = job.files("images")
-        if len(images) < 2:
-            raise InputProblem("images", f"at least two images are needed (images or images_ref), {len(images)} given")
-        if len(images) > sar.MAX_IMAGES:
-            raise InputProblem("images", f"at most {sar.MAX_IMAGES} images per request")
-        options = dict(
-            alpha=_given(job.literal("alpha"), sar.DEFAULT_ALPHA),
-            enl=_given(job.literal("enl"), sar.DEFAULT_ENL),
-            event_date=job.literal("event_date"),
-            method=_given(job.literal("method"), "omnibus"),
-            units=_given(job.literal("units"), "linear"),
-        )
+        images = job.files("images", limit=sar.MAX_IMAGES)  # refused before anything is fetched
+        # Literals not given take sar.detect's defaults.
+        options = {name: value for name in ("alpha", "enl", "event_date", "method", "units")
+                   if (value := job.literal(name)) is not None}
         job.progress(0.0, f"Reading {len(images)} images")
-        with job.blame("images"):  # a bad parameter names itself (ParameterError.input)
+        # A bad parameter names itself (ParameterError.input); other problems are the images'.
+        with job.blame("images"):
             result = sar.detect(images, job.workdir, progress=job.progress, **options)
         for identifier in ("change_map", "change_mask", "change_date", "quicklook"):
             job.output_file(identifier, result[identifier])
         job.output_json("summary", result["summary"])
-
-
-def _given(value, default):
-    return default if value is None else value

@@ -59,8 +59,8 @@ class TrainAutoencoder(CandelaProcess):
             bands = parse_bands(job.literal("bands") or DEFAULT_BANDS)
         epochs = int(job.literal("epochs") or TrainingConfig().epochs)
         seed = int(job.literal("seed") or 0)
-        before = job.files("before")
-        after = job.files("after")
+        before = job.files("before", limit=MAX_PAIRS)
+        after = job.files("after", limit=MAX_PAIRS)
         if not before:
             raise InputProblem("before", "required: give before or before_ref")
         if len(before) != len(after):

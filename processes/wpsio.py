@@ -19,6 +19,11 @@ RASTER_FORMATS = (GEOTIFF, TIFF)
 REF_SUFFIX = "_ref"
 
 
+def is_blank(value):
+    """Whether a literal's value means "not given": None, empty or blank text, or "None"."""
+    return value is None or str(value).strip() in ("", "None")
+
+
 def literal(identifier, title, abstract, data_type="string", default=None, optional=None,
             allowed_values=None, max_occurs=1):
     """A literal input; optional when it has a default unless said otherwise."""

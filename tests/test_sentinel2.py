@@ -56,6 +56,14 @@ def copy_product(safe, tmp_path):
     return target
 
 
+def product_without(product, tmp_path, pattern):
+    """A copy of ``product`` without its files matching the glob ``pattern``, read."""
+    safe = copy_product(product, tmp_path)
+    for path in safe.glob(pattern):
+        path.unlink()
+    return read_product(safe)
+
+
 def edit_mtd(safe, edit):
     mtd = next(safe.glob("MTD_MSI*.xml"))
     mtd.write_text(edit(mtd.read_text()))
@@ -270,10 +278,7 @@ def test_band_files_found_without_image_file_list(l2a, tmp_path):
 
 
 def test_missing_band_file(l2a, tmp_path):
-    safe = copy_product(l2a, tmp_path)
-    for path in safe.glob("GRANULE/*/IMG_DATA/R10m/*_B02_10m.jp2"):
-        path.unlink()
-    product = read_product(safe)
+    product = product_without(l2a, tmp_path, "GRANULE/*/IMG_DATA/R10m/*_B02_10m.jp2")
     with pytest.raises(InputError) as caught:
         product.band_path("B02", 10)
     assert str(caught.value) == "band B02 at 10 m is missing from the product (it has it at 20 m, 60 m)"
@@ -282,10 +287,7 @@ def test_missing_band_file(l2a, tmp_path):
 
 
 def test_missing_band_everywhere(l2a, tmp_path):
-    safe = copy_product(l2a, tmp_path)
-    for path in safe.glob("GRANULE/*/IMG_DATA/R*m/*_B05_*.jp2"):
-        path.unlink()
-    product = read_product(safe)
+    product = product_without(l2a, tmp_path, "GRANULE/*/IMG_DATA/R*m/*_B05_*.jp2")
     assert "B05" not in product.available_bands()
     with pytest.raises(InputError, match=r"^band B05 at 60 m is missing from the product$"):
         product.band_path("B05", 60)
