@@ -114,9 +114,10 @@ def section(figures, size, environment_text):
         lines.append(f"- {f['method']}: {f['wall']:.0f} s ({verdict_time} < {TARGET_SECONDS} s), "
                      f"peak RSS {f['rss']:.0f} MiB ({verdict_rss} < {TARGET_RSS_MIB} MiB).")
     lines += [
-        "- Statistics come from a fixed 4 Mpx sample of the pair (encoded once more), so a full tile",
-        "  costs one pass of reading and encoding. GDAL's block cache is capped at 128 MiB: with its",
-        "  default (5 % of RAM) an earlier run peaked at 2381 MiB.",
+        "- Statistics come from a fixed 4 Mpx sample of the pair, read once and kept in memory while",
+        "  they are computed (encoded once more), so a full tile costs one pass of reading and",
+        "  encoding. GDAL's block cache is capped at 128 MiB: with its default (5 % of RAM) an",
+        "  earlier run peaked at 2381 MiB.",
         "",
     ]
     return "\n".join(lines) + "\n"
