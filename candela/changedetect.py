@@ -99,15 +99,17 @@ def available_models(directories=None):
 
 def load_model(model_id=None, directories=None):
     """The model ``model_id`` (default :data:`DEFAULT_MODEL`), looked up in ``directories`` in
-    order; an unknown id is an InputError."""
+    order; an unknown id is an InputError listing the shipped models (:func:`models_dir`) only:
+    other directories may hold models users trained, whose ids are not for every client to see."""
     model_id = (model_id or DEFAULT_MODEL).strip()
     for directory in _directories(directories):
         folder = Path(directory) / model_id
         if MODEL_ID.fullmatch(model_id) and (folder / "metadata.json").exists() and (folder / "encoder.weights.h5").exists():
             metadata = json.loads((folder / "metadata.json").read_text())
             return Model(model_id, metadata, folder / "encoder.weights.h5")
-    known = available_models(directories)
-    raise InputError(f"unknown model {model_id!r}; available: {', '.join(known) or 'none'}")
+    shipped = available_models()
+    raise InputError(f"unknown model {model_id!r}; shipped models: {', '.join(shipped) or 'none'} "
+                     "(a model trained by a user must be named exactly)")
 
 
 def _directories(directories):

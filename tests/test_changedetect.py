@@ -246,7 +246,7 @@ def test_a_raster_without_georeference_is_refused(tmp_path):
 
 
 def test_unknown_and_malformed_model_ids_are_refused(tmp_path):
-    with pytest.raises(InputError, match=f"unknown model 'nope'; available: .*{changedetect.DEFAULT_MODEL}"):
+    with pytest.raises(InputError, match=f"unknown model 'nope'; shipped models: .*{changedetect.DEFAULT_MODEL}"):
         changedetect.load_model("nope")
     (tmp_path / "secret").mkdir()
     for name in ("metadata.json", "encoder.weights.h5"):

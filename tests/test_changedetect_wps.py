@@ -1,6 +1,7 @@
 """ChangeDetect and TrainAutoencoder through WPS: in-process, and live with OWSLib on real OSCD crops."""
 
 import json
+import shutil
 import time
 
 import numpy as np
@@ -74,6 +75,22 @@ def test_bad_inputs_are_named(wps, pair, inputs, words):
     for word in words:
         assert word in text, text
     assert "Traceback" not in text
+
+
+def test_an_unknown_model_lists_the_shipped_models_but_no_user_model(wps, pair, server_root):
+    # What the server recognises as a model: a folder with metadata.json and encoder.weights.h5.
+    folder = server_root / "models" / "someone-elses-secret-model"
+    folder.mkdir(parents=True)
+    try:
+        for name in ("metadata.json", "encoder.weights.h5"):
+            (folder / name).write_text("{}")
+        xml = execute_xml("ChangeDetect", [("before_ref", "pair/before.tif"), ("after_ref", "pair/after.tif"),
+                                           ("model", "nope")], outputs=[("change_map", True)])
+        text = exception_text(assert_valid(post(wps, xml).data))
+    finally:
+        shutil.rmtree(folder)
+    assert "someone-elses-secret-model" not in text, text
+    assert "nope" in text and "oscd-ae-v1" in text and "named exactly" in text, text
 
 
 def test_an_unknown_method_is_refused(wps, pair):
