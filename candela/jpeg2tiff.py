@@ -9,7 +9,9 @@ compressing on every core), so memory stays bounded at any tile size.
 
 import math
 import os
+import re
 import tempfile
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +40,10 @@ BLOCKSIZE = 512
 #: a resampled band's strips share are decoded once. More buys nothing: it only adds RSS.
 CACHE_BASE = 64 * 2**20
 CACHE_PER_BAND = 32 * 2**20
+#: A tile id fit for a file name (ASCII only: ``\d`` alone would take any Unicode digit).
+_TILE_NAME = re.compile(r"T?([0-9]{2}[A-Z]{3})")
+#: The output's name when the product's tile or date cannot be vouched for.
+FALLBACK_NAME = "image.tif"
 
 
 def convert(product, destination, bands=DEFAULT_BANDS, resolution=10, aoi=None, mask_clouds=False,
@@ -131,6 +137,23 @@ def convert(product, destination, bands=DEFAULT_BANDS, resolution=10, aoi=None, 
         "nodata": NODATA,
         "tags": tags,
     }
+
+
+def output_name(product, resolution):
+    """A file name for ``product``'s GeoTIFF at ``resolution`` m, e.g. ``S2_T31UDQ_20170812_10m.tif``.
+
+    Built by us from the tile id checked against a strict pattern and the parsed sensing
+    date, never from the product's own text (its PRODUCT_URI could be ``../../x``): a name
+    from metadata that do not validate is :data:`FALLBACK_NAME`.
+    """
+    resolution = check_resolution(resolution)
+    tile = _TILE_NAME.fullmatch(str(product.tile_id))
+    when = product.sensing_time
+    if tile is None or not isinstance(when, datetime):
+        return FALLBACK_NAME
+    if when.tzinfo is not None:
+        when = when.astimezone(timezone.utc)
+    return f"S2_T{tile.group(1)}_{when:%Y%m%d}_{resolution}m.tif"
 
 
 def check_bands(bands, level=None):

@@ -55,7 +55,7 @@ class Jpeg2Tiff(CandelaProcess):
         with job.blame("product"):
             # Sentinel-2 zips hold JPEG 2000 files that barely compress: 4x the input limit is ample.
             product = open_product(path, job.workdir / "product", 4 * max_input_bytes())
-            destination = job.workdir / f"{product.product_id}_{resolution}m.tif"
+            destination = job.workdir / jpeg2tiff.output_name(product, resolution)
             written = jpeg2tiff.convert(product, destination, bands=bands, resolution=resolution, aoi=aoi,
                                         mask_clouds=mask_clouds, progress=job.progress)
         job.output_file("image", destination)

@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import rasterio
@@ -10,7 +12,7 @@ from candela import synthetic
 from candela.aoi import AOI
 from candela.dating import acquisition_time
 from candela.errors import InputError
-from candela.jpeg2tiff import CLOUD_CLASSES, convert, to_reflectance
+from candela.jpeg2tiff import CLOUD_CLASSES, FALLBACK_NAME, convert, output_name, to_reflectance
 from candela.sentinel2 import read_product
 
 from conftest import shared_path
@@ -305,3 +307,10 @@ def test_real_l2a_at_60m_is_dn_minus_offset(real, tmp_path):
 def test_real_l2a_lacks_10m_bands(real, tmp_path):
     with pytest.raises(InputError, match="B02 at 10 m is missing"):
         convert(real, tmp_path / "never.tif", bands=("B02",), resolution=10)
+
+
+def test_output_name_is_built_from_validated_tile_and_date_only(l2a):
+    assert output_name(l2a, "20") == "S2_T31TCJ_20221005_20m.tif"
+    for tile in ("../x", "/tmp/x", "31TCJ/..", "３1TCJ", "31tcj"):
+        assert output_name(dataclasses.replace(l2a, tile_id=tile), 10) == FALLBACK_NAME
+    assert output_name(dataclasses.replace(l2a, sensing_time="2022-10-05/../x"), 10) == FALLBACK_NAME
