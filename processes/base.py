@@ -8,6 +8,7 @@ input and the problem; nothing else (paths, stack traces) leaves the server.
 
 import json
 import logging
+import os
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
@@ -34,6 +35,11 @@ class InputProblem(Exception):
     def __init__(self, identifier, problem):
         super().__init__(f"Input {identifier}: {problem}")
         self.identifier = identifier
+
+
+class OutsideJobFolders(Exception):
+    """A file to publish lies outside the job's own folders: a bug or an attack, so an
+    internal error (logged with the path; the client learns nothing of it)."""
 
 
 class CandelaProcess(Process):
@@ -165,21 +171,43 @@ class Job:
             self.response.update_status(message, percent)
 
     def output_file(self, identifier, path):
-        """Publish a file output; rasters always by reference, whatever the client asked."""
+        """Publish a file output; rasters always by reference, whatever the client asked.
+
+        The file must lie inside this job's folders (see :meth:`inside`).
+        """
         output = self.response.outputs[identifier]
+        path = self.inside(path)
         if self.request.raw:
             path = self._keep(path)
         output.file = str(path)
         if any(f.mime_type.startswith("image/tiff") for f in output.supported_formats):
             output.as_reference = True
 
+    def output_folder(self):
+        """This job's folder under the server's outputpath (where PyWPS publishes its files)."""
+        return Path(configuration.get_config_value("server", "outputpath")) / str(self.process.uuid)
+
+    def inside(self, path):
+        """The real path of ``path`` if it lies inside this job's work or output folder, else
+        OutsideJobFolders.
+
+        Real paths (symlinks resolved) are compared with ``os.path.commonpath``, never as
+        text: ``.../outputs/<job>`` is a string prefix of ``.../outputs/<job>0``.
+        """
+        real = os.path.realpath(path)
+        for folder in (self.workdir, self.output_folder()):
+            root = os.path.realpath(folder)
+            if real != root and os.path.commonpath([real, root]) == root:
+                return Path(real)
+        raise OutsideJobFolders(f"job {self.process.uuid} tried to publish {real}, outside its folders")
+
     def _keep(self, path):
         """Move a file to this job's output folder: PyWPS deletes the work folder before it
         streams a raw output."""
-        folder = Path(configuration.get_config_value("server", "outputpath")) / str(self.process.uuid)
+        folder = self.output_folder()
         folder.mkdir(parents=True, exist_ok=True)
-        kept = folder / Path(path).name
-        shutil.move(str(path), kept)
+        kept = self.inside(folder / Path(path).name)
+        shutil.move(str(self.inside(path)), kept)
         return kept
 
     def output_json(self, identifier, value):

@@ -4,15 +4,20 @@ import http.server
 import io
 import json
 import os
+import re
 import threading
 import zipfile
 from datetime import datetime, timezone
 from functools import partial
+from pathlib import Path
+from types import SimpleNamespace
+from xml.sax.saxutils import escape
 
 import pytest
 
 from candela.synthetic import write_product
-from test_wps import NS, exception_text, execute_xml, post
+from processes.base import Job, OutsideJobFolders
+from test_wps import NS, exception_text, execute_xml, output_path, outputs_of, post
 from wpsschema import assert_valid
 
 
@@ -148,3 +153,87 @@ def test_html_page_given_as_product_is_rejected_clearly(wps, web):
                                              outputs=[("image", True)])))
     assert "product_ref" in text or "product" in text
     assert "not a zipped SAFE" in text
+
+
+# Output files are named by our code, and published only from the job's own folders
+
+
+SAFE_NAME = "S2_T31TCJ_20200101_60m.tif"
+
+
+@pytest.fixture(scope="module")
+def plain_product(tmp_path_factory):
+    return write_product(tmp_path_factory.mktemp("uri"), level="L2A", size_10m=60, bands=("B02",),
+                         sensing_time=datetime(2020, 1, 1, tzinfo=timezone.utc), zipped=True)
+
+
+def with_product_uri(product, uri):
+    """The bytes of a copy of a zipped product whose metadata give ``uri`` as PRODUCT_URI."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(product) as source, zipfile.ZipFile(buffer, "w") as target:
+        for info in source.infolist():
+            data = source.read(info)
+            if info.filename.endswith("/MTD_MSIL2A.xml"):
+                data, count = re.subn(rb"<PRODUCT_URI>[^<]*</PRODUCT_URI>",
+                                      f"<PRODUCT_URI>{escape(uri)}</PRODUCT_URI>".encode(), data)
+                assert count == 1
+            target.writestr(info, data)
+    return buffer.getvalue()
+
+
+def convert_upload(wps, data):
+    xml = execute_xml("Jpeg2Tiff", [("product", ("b64", data, "application/zip")), ("bands", "B02"),
+                                    ("resolution", "60")], outputs=[("image", True)])
+    return assert_valid(post(wps, xml).data)
+
+
+def all_files(folder):
+    return {p for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("how", ["absolute", "parent", "other-job"])
+def test_product_uri_never_names_the_output_file(wps, plain_product, server_root, tmp_path, how):
+    victim = convert_upload(wps, plain_product.read_bytes())
+    victim_file = output_path(outputs_of(victim)["image"], server_root)
+    victim_bytes = victim_file.read_bytes()
+    # The old name was PRODUCT_URI + "_60m.tif": aim it at the other job's output.
+    stem = victim_file.name[: -len("_60m.tif")]
+    uri = {"absolute": str(tmp_path / "evil"), "parent": "../evil",
+           "other-job": f"../../outputs/{victim_file.parent.name}/{stem}"}[how]
+    everywhere = server_root.parent  # the session's temporary folder: the server's and the test's
+    before = all_files(everywhere)
+
+    doc = convert_upload(wps, with_product_uri(plain_product, uri))
+
+    assert doc.xpath("//wps:ProcessSucceeded", namespaces=NS), exception_text(doc)
+    image = output_path(outputs_of(doc)["image"], server_root)
+    assert image.name == SAFE_NAME and image.parent.name != victim_file.parent.name
+    assert victim_file.read_bytes() == victim_bytes
+    job_folder = image.parent
+    assert {p for p in all_files(everywhere) - before if job_folder not in p.parents} == set()
+
+
+def test_a_file_outside_the_job_folders_is_an_internal_error(wps, plain_product, server_root, monkeypatch):
+    # Jobs fork from this process, so they see the patched name.
+    monkeypatch.setattr("candela.jpeg2tiff.output_name", lambda product, resolution: "../escaped.tif")
+    doc = convert_upload(wps, plain_product.read_bytes())
+    assert doc.xpath("//wps:ProcessFailed", namespaces=NS)
+    text = exception_text(doc)
+    assert "Internal error in Jpeg2Tiff" in text and "escaped" not in text, text
+
+
+def test_a_job_publishes_only_from_its_own_folders(wps_app, server_root, tmp_path):
+    workdir = tmp_path / "job"
+    workdir.mkdir()
+    (tmp_path / "job0").mkdir()
+    (tmp_path / "secret.tif").write_text("x")
+    (workdir / "link.tif").symlink_to(tmp_path / "secret.tif")
+    job = Job(SimpleNamespace(workdir=str(workdir), uuid="u1"), None, None)
+    outputs = server_root / "outputs"
+    for inside in (workdir / "a.tif", workdir / "sub" / "b.tif", outputs / "u1" / "c.tif"):
+        assert job.inside(inside) == Path(os.path.realpath(inside))
+    # Sibling folders whose names merely start like the job's, a way out, a link out, the folders themselves.
+    for outside in (tmp_path / "job0" / "a.tif", outputs / "u10" / "a.tif", workdir / ".." / "a.tif",
+                    workdir / "link.tif", workdir, outputs / "u1", "/etc/passwd"):
+        with pytest.raises(OutsideJobFolders):
+            job.inside(outside)
