@@ -1,0 +1,152 @@
+"""The job store on SQLite and on a real PostgreSQL: atomic claims, slots that hold across
+processes, conditional state changes, a bounded queue, and no "database is locked"."""
+
+import multiprocessing
+import os
+import uuid
+
+import pytest
+
+from candela.jobs import JobStore, QueueFull
+from candela.jobs.store import ACCEPTED, DISMISSED, FAILED, RUNNING, SUCCESSFUL
+
+POSTGRES = os.environ.get("CANDELA_TEST_POSTGRES")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'jobs.sqlite'}"
+    if not POSTGRES:
+        pytest.skip("needs PostgreSQL: set CANDELA_TEST_POSTGRES to a SQLAlchemy URL (.ci/run starts one)")
+    store = JobStore(POSTGRES)
+    with store.engine.begin() as db:
+        db.exec_driver_sql("DELETE FROM candela_jobs")
+    store.engine.dispose()
+    return POSTGRES
+
+
+def submit_many(store, count):
+    return [store.submit("P", {"n": n}) for n in range(count)]
+
+
+def _claim_all(url, host, slots, queue):
+    store = JobStore(url)
+    claimed = []
+    while (job := store.claim(host, slots, os.getpid())) is not None:
+        claimed.append(job["job_id"])
+    queue.put(claimed)
+
+
+def race(url, hosts, slots):
+    """Claimers in separate processes, all at once; what each claimed."""
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    claimers = [context.Process(target=_claim_all, args=(url, host, slots, queue)) for host in hosts]
+    for claimer in claimers:
+        claimer.start()
+    results = [queue.get(timeout=120) for _ in claimers]
+    for claimer in claimers:
+        claimer.join(30)
+        assert claimer.exitcode == 0
+    return results
+
+
+def test_job_ids_are_random_uuid4(url):
+    store = JobStore(url)
+    ids = submit_many(store, 3)
+    assert len(set(ids)) == 3
+    assert all(uuid.UUID(i).version == 4 for i in ids)
+
+
+def test_each_job_is_claimed_by_exactly_one_of_racing_processes(url):
+    store = JobStore(url)
+    submitted = submit_many(store, 40)
+    results = race(url, [f"host{n}" for n in range(6)], slots=1000)
+    claimed = [job for result in results for job in result]
+    assert sorted(claimed) == sorted(submitted), "every job claimed once, none twice"
+
+
+def test_slots_hold_exactly_across_processes_of_one_host(url):
+    store = JobStore(url)
+    submit_many(store, 20)
+    results = race(url, ["same-host"] * 6, slots=3)
+    assert sum(len(r) for r in results) == 3
+    assert len(store.running_on("same-host")) == 3
+    assert store.counts() == {RUNNING: 3, ACCEPTED: 17}
+
+
+def _hammer(url, rounds, errors):
+    store = JobStore(url)
+    try:
+        for n in range(rounds):
+            job_id = store.submit("P", {"n": n})
+            job = store.claim(f"h{os.getpid()}", 10**6, os.getpid())
+            store.progress(job["job_id"], 50, "half")
+            store.beat(job["job_id"])
+            store.finish(job["job_id"], SUCCESSFUL, "done", result={"n": n})
+            store.get(job_id)
+    except Exception as error:  # noqa: BLE001  (reported to the test)
+        errors.put(repr(error))
+
+
+def test_concurrent_writers_never_see_database_is_locked(url):
+    context = multiprocessing.get_context("spawn")
+    errors = context.Queue()
+    workers = [context.Process(target=_hammer, args=(url, 40, errors)) for _ in range(6)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(180)
+    assert errors.empty(), errors.get()
+    assert JobStore(url).counts() == {SUCCESSFUL: 240}
+
+
+def test_state_changes_are_conditional(url):
+    store = JobStore(url)
+    job_id = store.submit("P", {})
+    assert not store.beat(job_id), "a queued job has no heartbeat"
+    assert store.claim("h", 1, 1)["job_id"] == job_id
+    assert store.claim("h", 5, 1) is None, "nothing left to claim"
+    assert store.finish(job_id, FAILED, "worker died")
+    assert not store.finish(job_id, SUCCESSFUL, "late success"), "an ended job stays ended"
+    job = store.get(job_id)
+    assert job["status"] == FAILED and job["message"] == "worker died"
+    with pytest.raises(ValueError):
+        store.finish(job_id, RUNNING, "not final")
+
+
+def test_the_queue_is_bounded_and_running_jobs_do_not_count(url):
+    store = JobStore(url)
+    first = store.submit("P", {}, max_queued=2)
+    store.submit("P", {}, max_queued=2)
+    with pytest.raises(QueueFull):
+        store.submit("P", {}, max_queued=2)
+    store.claim("h", 1, 1)
+    assert store.get(first)["status"] == RUNNING
+    store.submit("P", {}, max_queued=2)
+    assert store.counts() == {RUNNING: 1, ACCEPTED: 2}
+
+
+def test_requeue_dismiss_and_delete(url):
+    store = JobStore(url)
+    job_id = store.submit("P", {"x": 1})
+    store.claim("h", 1, 1)
+    assert store.requeue(job_id)
+    job = store.get(job_id)
+    assert job["status"] == ACCEPTED and job["attempts"] == 1 and job["request"] == {"x": 1}
+    assert store.claim("h", 1, 1)["attempts"] == 2
+    assert store.delete([job_id]) == 0, "running jobs are never deleted"
+    assert store.dismiss(job_id)
+    assert store.get(job_id)["status"] == DISMISSED
+    assert store.delete([job_id]) == 1 and store.get(job_id) is None
+
+
+def test_stale_jobs_are_found_by_heartbeat(url):
+    import time
+
+    store = JobStore(url)
+    job_id = store.submit("P", {})
+    store.claim("h", 1, 1)
+    assert [j["job_id"] for j in store.stale(time.time() + 1)] == [job_id]
+    assert store.stale(time.time() - 60) == []
