@@ -5,81 +5,77 @@ Configuration: the packaged ``pywps.cfg``, then the file named by ``$PYWPS_CFG``
 """
 
 import argparse
+import io
 import logging
-import multiprocessing
-import os
-import re
 import sys
-from pathlib import Path
 from urllib.parse import urlparse
 
-if not os.environ.get("PYWPS_CFG", "x"):
-    del os.environ["PYWPS_CFG"]  # PyWPS crashes on import when it is set but empty
+from processes import config  # first: it tidies $PYWPS_CFG before PyWPS reads it
+from pywps import configuration
+from pywps.exceptions import FileSizeExceeded, NoApplicableCode
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.middleware.shared_data import SharedDataMiddleware
+from werkzeug.serving import WSGIRequestHandler
+from werkzeug.wrappers import Response
 
-from pywps import Service, configuration  # noqa: E402
-from werkzeug.middleware.dispatcher import DispatcherMiddleware  # noqa: E402
-from werkzeug.middleware.shared_data import SharedDataMiddleware  # noqa: E402
-from werkzeug.wrappers import Response  # noqa: E402
-
-HERE = Path(__file__).resolve().parent
-PACKAGED_CFG = HERE / "pywps.cfg"
-STATUS_DOCUMENT = re.compile(r"^/([0-9a-f-]{36})\.xml$")
-
-
-def load_config(cfgfiles=None):
-    """Load the packaged config, ``cfgfiles``, then ``$PYWPS_CFG``; make paths absolute."""
-    configuration.load_configuration([str(PACKAGED_CFG), *(cfgfiles or [])])
-    config = configuration.CONFIG
-    for section, option in (("server", "outputpath"), ("server", "workdir"), ("candela", "usermodels")):
-        path = HERE / config.get(section, option)
-        path.mkdir(parents=True, exist_ok=True)
-        config.set(section, option, str(path))
-    roots = [r.strip() for r in config.get("server", "allowedinputpaths").split(os.pathsep) if r.strip()]
-    config.set("server", "allowedinputpaths", os.pathsep.join(str(HERE / r) for r in roots))
-    database = config.get("logging", "database")
-    if database.startswith("sqlite:///") and not database.startswith("sqlite:////") and ":memory:" not in database:
-        path = HERE / database[len("sqlite:///"):]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        config.set("logging", "database", f"sqlite:///{path}")
-    if ":memory:" in config.get("logging", "database"):
-        raise SystemExit("[logging] database must not be :memory: (async jobs break); use a file or PostgreSQL")
-    return config
+HERE = config.HERE
+#: Longest query string answered; longer ones get an OWS exception (HTTP 414).
+MAX_QUERY = 8000
 
 
 def create_app(cfgfiles=None, processes=None):
     """The whole WSGI application, configured; ``processes`` defaults to all of ours."""
-    load_config(cfgfiles)
+    config.load_config(cfgfiles)
     _setup_logging()
-    # PyWPS runs async jobs in forked processes; spawn/forkserver cannot pickle its objects.
-    multiprocessing.set_start_method("fork", force=True)
     if processes is None:
         from processes import processes
+    from processes.service import CandelaService
 
-    service = Service(processes)
+    service = CandelaService(processes)
     outputs = configuration.get_config_value("server", "outputpath")
-    app = DispatcherMiddleware(not_found, {
-        "/wps": service,
-        "/outputs": ReapingOutputs(SharedDataMiddleware(not_found, {"/": outputs})),
+    return DispatcherMiddleware(not_found, {
+        "/wps": BoundedRequests(service),
+        "/outputs": SharedDataMiddleware(not_found, {"/": outputs}),
     })
-    return app
 
 
-class ReapingOutputs:
-    """Serves outputs; before a status document goes out, a dead worker's job is marked failed."""
+class BoundedRequests:
+    """Requests PyWPS cannot take as they come, answered as OWS exceptions: a body without a
+    Content-Length (chunked) is read up to ``[server] maxrequestsize`` and given one; an
+    over-long query string is refused (PyWPS would answer HTTP 500 and HTML)."""
 
     def __init__(self, app):
         self.app = app
 
     def __call__(self, environ, start_response):
-        match = STATUS_DOCUMENT.match(environ.get("PATH_INFO", ""))
-        if match:
-            from processes.jobs import reap_dead_jobs
-
-            try:
-                reap_dead_jobs(match.group(1))
-            except Exception:  # serving the document matters more than reaping
-                logging.getLogger("PYWPS").exception("Reaping job %s failed", match.group(1))
+        if len(environ.get("QUERY_STRING", "")) > MAX_QUERY:
+            error = NoApplicableCode(f"The request URL is longer than the {MAX_QUERY} characters allowed; "
+                                     "send the request as an XML POST instead", code=414)
+            return error(environ, start_response)
+        if environ.get("REQUEST_METHOD") == "POST" and not environ.get("CONTENT_LENGTH"):
+            limit = int(configuration.get_size_mb(configuration.get_config_value("server", "maxrequestsize"))
+                        * 1024**2)
+            body = environ["wsgi.input"].read(limit + 1) if environ.get("wsgi.input_terminated") else b""
+            if len(body) > limit:
+                error = FileSizeExceeded(f"The request is larger than the {limit // 1024**2} MB allowed",
+                                         locator="request")
+                return error(environ, start_response)
+            environ = {**environ, "wsgi.input": io.BytesIO(body), "CONTENT_LENGTH": str(len(body))}
+            environ.pop("HTTP_TRANSFER_ENCODING", None)  # else werkzeug still sees no length
         return self.app(environ, start_response)
+
+
+class OWSRequestHandler(WSGIRequestHandler):
+    """The development server's own errors (e.g. 414 for a request line over 64 KiB) as OWS
+    exception reports instead of HTML."""
+
+    error_content_type = "text/xml; charset=utf-8"
+    error_message_format = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<ows:ExceptionReport xmlns:ows="http://www.opengis.net/ows/1.1" version="1.0.0">'
+        '<ows:Exception exceptionCode="NoApplicableCode"><ows:ExceptionText>HTTP %(code)d: %(message)s'
+        '</ows:ExceptionText></ows:Exception></ows:ExceptionReport>\n'
+    )
 
 
 def not_found(environ, start_response):
@@ -100,14 +96,22 @@ def main(argv=None):
     serve.add_argument("--port", type=int, help="default: the port of [server] url")
     clean = commands.add_parser("cleanup", help="remove jobs, outputs and status files older than an age")
     clean.add_argument("--older-than", required=True, help="age such as 12h or 7d")
+    dismiss = commands.add_parser("dismiss", help="cancel a queued or running job")
+    dismiss.add_argument("job_id")
     args = parser.parse_args(argv)
 
     if args.command == "cleanup":
-        load_config()
-        from processes.jobs import cleanup, parse_age
+        config.load_config()
+        from processes.cleanup import cleanup
 
-        removed = cleanup(parse_age(args.older_than))
+        removed = cleanup(config.parse_age(args.older_than))
         print(", ".join(f"{count} {what}" for what, count in removed.items()) + " removed")
+        return 0
+    if args.command == "dismiss":
+        config.load_config()
+        from processes.service import dismiss
+
+        print(dismiss(args.job_id))
         return 0
 
     from werkzeug.serving import run_simple
@@ -116,7 +120,7 @@ def main(argv=None):
     url = urlparse(configuration.get_config_value("server", "url"))
     host = getattr(args, "host", None) or url.hostname or "127.0.0.1"
     port = getattr(args, "port", None) or url.port or 5000
-    run_simple(host, port, app, threaded=True)
+    run_simple(host, port, app, threaded=True, request_handler=OWSRequestHandler)
     return 0
 
 

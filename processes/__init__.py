@@ -1,6 +1,11 @@
 """The PyWPS processes served by this server (thin wrappers around the ``candela`` package)."""
 
-from . import pywps_fixes
+import os
+
+if not os.environ.get("PYWPS_CFG", "x"):
+    del os.environ["PYWPS_CFG"]  # PyWPS crashes on import when it is set but empty
+
+from . import pywps_fixes  # noqa: E402
 
 pywps_fixes.apply()
 

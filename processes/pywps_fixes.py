@@ -2,14 +2,14 @@
 
 Each fix answers a verified defect (see the field notes): schema-invalid responses, a
 string-prefix check on server paths, reference fetching without timeout or status check,
-unknown output ids answered with HTML 500, unrequested outputs returned, and empty optional
-literals (the QGIS plugin sends every literal) treated as values. Template fixes are text
+unknown output ids answered with HTML 500, and unrequested outputs returned. (How jobs run and
+how inputs are checked is not patched: :mod:`processes.service` subclasses PyWPS's Service.)
+Template fixes are text
 substitutions on PyWPS's own templates; each must match exactly once, so an upgrade that
 changes a template fails loudly instead of silently serving invalid XML.
 """
 
 import logging
-import multiprocessing
 import os
 from urllib.parse import unquote, urlparse
 
@@ -17,19 +17,13 @@ import requests
 from jinja2 import PackageLoader, TemplateNotFound
 from pywps import configuration
 from pywps.app.Process import Process
-from pywps.app.Service import Service
 from pywps.exceptions import FileURLNotSupported, InvalidParameterValue
 from pywps.inout.basic import ComplexInput, IOHandler, UrlHandler
-from pywps.inout.storage.file import FileStorage
-from pywps.inout.inputs import LiteralInput
 from pywps.response.basic import WPSResponse
 from pywps.response.execute import ExecuteResponse
-from pywps.response.status import WPS_STATUS
 
 from candela.errors import InputError
 from candela.references import TIMEOUT, path_under_roots
-
-from .wpsio import is_blank
 
 LOGGER = logging.getLogger("PYWPS")
 
@@ -118,69 +112,6 @@ def _check_requested_outputs(process, wps_request):
             )
 
 
-def _drop_empty_optional_literals(process, wps_request):
-    optional = {i.identifier for i in process.inputs if isinstance(i, LiteralInput) and i.min_occurs == 0}
-    for identifier in optional & set(wps_request.inputs):
-        values = [v for v in wps_request.inputs[identifier] if not is_blank(v.get("data", ""))]
-        if values:
-            wps_request.inputs[identifier] = values
-        else:
-            del wps_request.inputs[identifier]
-
-
-def run_in_worker(process, run, wps_request, wps_response):
-    """Run a synchronous job in a forked worker and copy its final response back.
-
-    The server process must never run GDAL itself: once GDAL's thread pool exists in a
-    process, every process forked from it (PyWPS's async jobs) deadlocks in GDAL. A worker
-    also keeps a crashing job from taking the server down.
-    """
-    from .jobs import DEAD_WORKER_MESSAGE
-
-    context = multiprocessing.get_context("fork")
-    receiver, sender = context.Pipe(duplex=False)
-
-    def work():
-        receiver.close()
-        process.launch_next_process = lambda: None  # the server launches queued jobs, not this worker
-        response = run(process, wps_request, wps_response)
-        sender.send(_final_state(response))
-        sender.close()
-
-    worker = context.Process(target=work, name=f"wps-job-{process.uuid}")
-    worker.start()
-    sender.close()
-    try:
-        state = receiver.recv()
-    except EOFError:
-        state = None
-    worker.join()
-    if state is None:
-        LOGGER.error("Job %s: worker exited with code %s", process.uuid, worker.exitcode)
-        wps_response._update_status(WPS_STATUS.FAILED, DEAD_WORKER_MESSAGE, 100)
-    else:
-        for name, value in state["response"].items():
-            setattr(wps_response, name, value)
-        for identifier, (file, data) in state["raw_outputs"].items():
-            if file:
-                wps_response.outputs[identifier].file = file
-            else:
-                wps_response.outputs[identifier].data = data
-    process.launch_next_process()
-    return wps_response
-
-
-def _final_state(response):
-    raw_outputs = {}
-    if response.wps_request.raw:
-        for identifier in response.wps_request.outputs:
-            output = response.outputs[identifier]
-            file = output.file if output.prop == "file" else None
-            raw_outputs[identifier] = (file, None if file else output.data)
-    names = ("status", "message", "status_percentage", "doc", "content_type")
-    return {"response": {n: getattr(response, n) for n in names}, "raw_outputs": raw_outputs}
-
-
 def apply():
     """Apply every fix (idempotent)."""
     if getattr(WPSResponse, "_candela_fixed", False):
@@ -205,14 +136,6 @@ def apply():
 
     Process.setup_outputs_from_wps_request = setup_outputs
 
-    original_parse = Service._parse_and_execute
-
-    def parse_and_execute(self, process, wps_request, uuid):
-        _drop_empty_optional_literals(process, wps_request)
-        return original_parse(self, process, wps_request, uuid)
-
-    Service._parse_and_execute = parse_and_execute
-
     original_json = ExecuteResponse.json.fget
 
     def only_requested_outputs(self):
@@ -228,29 +151,8 @@ def apply():
 
     ExecuteResponse.json = property(only_requested_outputs)
 
-    original_run = Process._run_process
-
-    def run_process(self, wps_request, wps_response):
-        if getattr(self, "async_", False):  # already in a forked worker
-            return original_run(self, wps_request, wps_response)
-        return run_in_worker(self, original_run, wps_request, wps_response)
-
-    Process._run_process = run_process
     IOHandler._check_valid = check_valid_naming_the_input
-    FileStorage.write = write_atomically
     WPSResponse._candela_fixed = True
-
-
-def write_atomically(self, data, destination, data_format=None):
-    """PyWPS rewrites status documents in place, so a client polling at the wrong moment reads
-    half a document: write a temporary file beside it and rename it over the old one."""
-    os.makedirs(self.target, exist_ok=True)
-    path = os.path.join(self.target, destination)
-    partial = f"{path}.partial-{os.getpid()}"
-    with open(partial, "w") as file:
-        file.write(data)
-    os.replace(partial, path)
-    return self.url(destination)
 
 
 _original_check_valid = IOHandler._check_valid

@@ -5,9 +5,8 @@ from pathlib import Path
 
 import pytest
 
-# GDAL's thread pool, once started in a process, deadlocks every process forked from it. The
-# server never runs GDAL itself (jobs run in forked workers), but this test process runs the
-# core directly before it serves WPS requests, so here GDAL stays single-threaded.
+# Tests share 2 cores between this process and the job workers it starts: GDAL stays
+# single-threaded here and in the workers (they inherit the environment).
 os.environ["CANDELA_THREADS"] = "1"
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,8 +27,9 @@ def shared_data():
     return shared_path("data")
 
 
-def write_config(path, root, url="http://127.0.0.1:5000", data_roots=(), **server):
-    """A PyWPS config file for tests: everything under ``root``, served at ``url``."""
+def write_config(path, root, url="http://127.0.0.1:5000", data_roots=(), candela=None, **server):
+    """A PyWPS config file for tests: everything under ``root``, served at ``url``; ``candela``
+    holds ``[candela]`` options, the other keywords ``[server]`` ones."""
     options = {
         "url": f"{url}/wps",
         "outputurl": f"{url}/outputs/",
@@ -42,7 +42,7 @@ def write_config(path, root, url="http://127.0.0.1:5000", data_roots=(), **serve
     }
     lines = ["[server]", *(f"{k} = {v}" for k, v in options.items()),
              "[logging]", "level = INFO", f"database = sqlite:///{root / 'jobs.sqlite'}",
-             "[candela]", f"usermodels = {root / 'models'}"]
+             "[candela]", f"usermodels = {root / 'models'}", *(f"{k} = {v}" for k, v in (candela or {}).items())]
     path.write_text("\n".join(lines) + "\n")
     return path
 

@@ -1,10 +1,5 @@
 """A real server process on 127.0.0.1 (ephemeral port), driven with OWSLib like a user would."""
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 
@@ -14,46 +9,21 @@ from owslib.wps import WebProcessingService, monitorExecution
 from rasterio.io import MemoryFile
 
 from candela.synthetic import write_product
-from conftest import ROOT, write_config
+from conftest import ROOT
+from helpers.live import LiveServer, serve
 from wpsschema import assert_valid
 
 pytestmark = pytest.mark.live
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
-    """Start ``python wsgi.py`` with a config given by $PYWPS_CFG; yield (base url, data root)."""
+    """``python wsgi.py`` with a config given by $PYWPS_CFG; yield (base url, data root)."""
     root = tmp_path_factory.mktemp("live")
     data = root / "data"
     data.mkdir()
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    config = write_config(root / "live.cfg", root, url=base, data_roots=[data])
-    env = {**os.environ, "PYWPS_CFG": str(config)}
-    log = open(root / "server.log", "wb")
-    server = subprocess.Popen([sys.executable, "wsgi.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if requests.get(f"{base}/wps?service=WPS&request=GetCapabilities", timeout=2).ok:
-                    break
-            except requests.ConnectionError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("server did not start:\n" + (root / "server.log").read_text()[-3000:])
-            time.sleep(0.3)
-        yield base, data
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-        log.close()
+    with LiveServer(root, command=serve(ROOT / "wsgi.py"), data_roots=[data]) as server:
+        yield server.base, data
 
 
 @pytest.fixture(scope="module")

@@ -213,13 +213,19 @@ def test_product_uri_never_names_the_output_file(wps, plain_product, server_root
     assert {p for p in all_files(everywhere) - before if job_folder not in p.parents} == set()
 
 
-def test_a_file_outside_the_job_folders_is_an_internal_error(wps, plain_product, server_root, monkeypatch):
-    # Jobs fork from this process, so they see the patched name.
-    monkeypatch.setattr("candela.jpeg2tiff.output_name", lambda product, resolution: "../escaped.tif")
-    doc = convert_upload(wps, plain_product.read_bytes())
+def test_a_file_outside_the_job_folders_is_an_internal_error(wps_app, server_root):
+    from pywps.tests import client_for
+
+    from helpers.processes import Escaper
+    from processes.service import CandelaService
+
+    escaper = client_for(CandelaService([Escaper()]))
+    doc = assert_valid(post(escaper, execute_xml("Escaper", [("name", "escaped-1.tif")],
+                                                 outputs=[("image", True)])).data)
     assert doc.xpath("//wps:ProcessFailed", namespaces=NS)
     text = exception_text(doc)
-    assert "Internal error in Jpeg2Tiff" in text and "escaped" not in text, text
+    assert "Internal error in Escaper" in text and "escaped" not in text, text
+    assert not list((server_root / "outputs").rglob("escaped-1.tif")), "nothing was published"
 
 
 def test_a_job_publishes_only_from_its_own_folders(wps_app, server_root, tmp_path):

@@ -1,0 +1,312 @@
+"""The WPS service over the job store and executor.
+
+PyWPS parses requests and writes responses; jobs do not run the PyWPS way (forked from the
+server, queued in its own table, started only when another job ends). An Execute request is
+checked here (unknown inputs, too many values, booleans that are not booleans, missing inputs:
+each an OGC exception naming the input, before any job exists), then stored as a job in the
+:class:`~candela.jobs.JobStore` and run by the :class:`~candela.jobs.executor.Executor` in a
+fresh worker process (:mod:`processes.worker`). An asynchronous client gets the accepted
+status document at once; a synchronous one waits here for the job's end. Sync and async jobs
+share one queue: beyond ``[server] maxprocesses`` waiting jobs, ServerBusy.
+"""
+
+import copy
+import logging
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from lxml import etree
+from pywps import Service, configuration
+from pywps.exceptions import InvalidParameterValue, MissingParameterValue, ServerBusy
+from pywps.inout.inputs import BoundingBoxInput, ComplexInput, LiteralInput
+from pywps.response.execute import ExecuteResponse
+from pywps.response.status import WPS_STATUS
+
+from candela.jobs import FINAL, JobStore, QueueFull
+from candela.jobs.executor import Executor
+from candela.jobs.store import new_job_id
+
+from . import config
+from .statusdoc import mark_failed, status_document, write_status_document
+from .wpsio import is_blank
+
+LOGGER = logging.getLogger("PYWPS")
+
+BOOLEAN_WORDS = {"true": True, "false": False, "1": True, "0": False}
+#: Seconds between two looks at the store while a synchronous client waits.
+SYNC_POLL = 0.1
+
+_EXECUTORS = {}  # one executor per job database in a process
+
+
+class JobResponse(ExecuteResponse):
+    """PyWPS's Execute response, with status documents written whole (see :mod:`.statusdoc`)
+    and progress recorded in the job store."""
+
+    job_store = None
+
+    def _update_status(self, status, message, status_percentage, clean=True):
+        self.message, self.status, self.status_percentage = message, status, status_percentage
+        self._update_status_doc()
+        if self.store_status_file:
+            write_status_document(self.process.status_location, self.doc)
+        if self.job_store is not None and status == WPS_STATUS.STARTED:
+            self.job_store.progress(self.uuid, status_percentage or 0, message)
+        if clean and status in (WPS_STATUS.SUCCEEDED, WPS_STATUS.FAILED):
+            self.process.clean()
+
+
+class CandelaService(Service):
+    """PyWPS's Service with our job store and executor behind Execute."""
+
+    def __init__(self, processes, store=None, executor=None):
+        super().__init__(processes)
+        if store is None:
+            store, executor = executor_for_config()
+        self.store = store
+        self.executor = executor
+
+    def call(self, http_request):
+        if self.executor is not None:
+            self.executor.ensure_started()
+        return super().call(http_request)
+
+    # Execute
+
+    def execute(self, identifier, wps_request, uuid):
+        """Check the request, store it as a job, and answer accepted (async) or its result."""
+        if not identifier:
+            raise MissingParameterValue("Execute needs the identifier of a process", "identifier")
+        if identifier not in self.processes:
+            raise InvalidParameterValue(f"Unknown process {identifier!r}", "identifier")
+        job_id = new_job_id()
+        folder = job_folder(job_id)
+        process = self.processes[identifier]
+        process = prepare(process, job_id, folder)
+        raw_inputs = copy.deepcopy(wps_request.inputs)
+        self.parse_inputs(process, wps_request)
+        process.setup_outputs_from_wps_request(wps_request)
+        asynchronous = wps_request.store_execute == "true" and wps_request.status == "true"
+        response = JobResponse(wps_request, uuid=job_id, process=process)
+        response.store_status_file = asynchronous
+        if asynchronous:
+            # The document must exist before the client learns its address.
+            response._update_status(WPS_STATUS.ACCEPTED, "Accepted, waiting for a worker", 0, clean=False)
+        try:
+            self.store.submit(process_path(process), save_request(wps_request, raw_inputs, folder),
+                              mode="async" if asynchronous else "sync", protocol="wps",
+                              max_queued=int(configuration.get_config_value("server", "maxprocesses")),
+                              job_id=job_id)
+        except QueueFull as full:
+            shutil.rmtree(folder, ignore_errors=True)
+            status_document(job_id).unlink(missing_ok=True)
+            raise ServerBusy(f"The job queue is full ({full}). Please try later.") from None
+        if self.executor is not None:
+            self.executor.wake()
+        if asynchronous:
+            return response
+        return self._wait(job_id, response)
+
+    def _wait(self, job_id, response):
+        """Wait for a synchronous job's end; give its response what the worker produced."""
+        while True:
+            job = self.store.get(job_id)
+            if job["status"] in FINAL:
+                break
+            time.sleep(SYNC_POLL)
+        result = job["result"]
+        if not result:  # the executor ended it: the worker could not report
+            response._update_status(WPS_STATUS.FAILED, job["message"], 100, clean=False)
+            return response
+        for name, value in result["response"].items():
+            setattr(response, name, value)
+        for identifier, (file, data) in result["raw_outputs"].items():
+            if file:
+                response.outputs[identifier].file = file
+            else:
+                response.outputs[identifier].data = data
+        return response
+
+    # Inputs
+
+    def parse_inputs(self, process, wps_request):
+        """Replace the request's input dicts by checked PyWPS inputs, or raise an OGC exception
+        naming the input at fault."""
+        declared = {inpt.identifier: inpt for inpt in process.inputs}
+        for identifier in wps_request.inputs:
+            if identifier not in declared:
+                raise InvalidParameterValue(
+                    f"Unknown input {identifier!r}; {process.identifier} takes {', '.join(declared)}", identifier)
+        parsed = {}
+        for identifier, inpt in declared.items():
+            given = wps_request.inputs.get(identifier) or []
+            if isinstance(inpt, LiteralInput):
+                given = [value for value in given if not is_blank(value.get("data"))] if inpt.min_occurs == 0 \
+                    else given
+                _check_literals(inpt, given)
+            if len(given) > inpt.max_occurs:
+                raise InvalidParameterValue(
+                    f"Input {identifier}: at most {inpt.max_occurs} values, {len(given)} given", identifier)
+            if not given:
+                if inpt.min_occurs > 0:
+                    raise MissingParameterValue(f"Input {identifier} is required", identifier)
+                if inpt._default is not None:
+                    if isinstance(inpt, ComplexInput) and not inpt.data_set:
+                        inpt._set_default_value()
+                    parsed[identifier] = [inpt.clone()]
+                continue
+            if isinstance(inpt, ComplexInput):
+                parsed[identifier] = self.create_complex_inputs(inpt, given)
+            elif isinstance(inpt, LiteralInput):
+                parsed[identifier] = self.create_literal_inputs(inpt, given)
+            elif isinstance(inpt, BoundingBoxInput):
+                parsed[identifier] = self.create_bbox_inputs(inpt, given)
+        wps_request.inputs = parsed
+
+
+def _check_literals(inpt, given):
+    if inpt.data_type != "boolean":
+        return
+    for value in given:
+        if str(value.get("data", "")).strip().lower() not in BOOLEAN_WORDS:
+            raise InvalidParameterValue(
+                f"Input {inpt.identifier}: {str(value.get('data'))[:40]!r} is not a boolean; use true or false",
+                inpt.identifier)
+
+
+# Jobs on disk
+
+def job_folder(job_id):
+    """The folder of a job's uploaded inputs and work files (removed when the job ends)."""
+    return Path(configuration.get_config_value("server", "workdir")) / str(job_id)
+
+
+def prepare(process, job_id, folder):
+    """A copy of ``process`` for one job: its id, and its work folder inside the job folder."""
+    process = copy.deepcopy(process)
+    process._set_uuid(job_id)
+    process._setup_status_storage()
+    process.set_workdir(str(folder / "run"))
+    return process
+
+
+def process_path(process):
+    """Where a worker finds the process class: ``module:QualifiedName``."""
+    return f"{type(process).__module__}:{type(process).__qualname__}"
+
+
+def save_request(wps_request, raw_inputs, folder):
+    """The request as JSON for a worker; embedded (uploaded) data goes to files in the job
+    folder, so a queued job holding large uploads never sits in the database."""
+    inputs = {}
+    uploads = folder / "inputs"
+    for identifier, values in raw_inputs.items():
+        inputs[identifier] = []
+        for number, value in enumerate(values):
+            value = dict(value)
+            data = value.get("data")
+            if isinstance(data, etree._Element):
+                data = etree.tostring(data, encoding=str)
+            if isinstance(data, (bytes, str)) and _is_embedded_complex(value):
+                uploads.mkdir(parents=True, exist_ok=True)
+                path = uploads / f"{number}-{identifier}"[:120]
+                path.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
+                value.pop("data")
+                value["data_file"] = {"path": path.name, "bytes": isinstance(data, bytes)}
+            inputs[identifier].append(value)
+    return {
+        "version": wps_request.version, "language": wps_request.language, "identifier": wps_request.identifier,
+        "store_execute": wps_request.store_execute, "status": wps_request.status, "lineage": wps_request.lineage,
+        "outputs": wps_request.outputs, "raw": wps_request.raw, "inputs": inputs,
+        "default_mimetype": wps_request.default_mimetype,
+        # The response's format (XML or JSON) follows the client's Accept header.
+        "accept": wps_request.http_request.headers.get("Accept", "") if wps_request.http_request else "",
+    }
+
+
+def _is_embedded_complex(value):
+    """Embedded complex data carries a mimeType key (PyWPS's parser sets it, maybe to None),
+    a reference an href, a literal neither."""
+    return "mimeType" in value and "href" not in value
+
+
+def load_request(request, folder):
+    """The raw input dicts of :func:`save_request`, with uploaded data read back."""
+    inputs = {}
+    for identifier, values in request["inputs"].items():
+        inputs[identifier] = []
+        for value in values:
+            value = dict(value)
+            stored = value.pop("data_file", None)
+            if stored:
+                data = (folder / "inputs" / stored["path"]).read_bytes()
+                value["data"] = data if stored["bytes"] else data.decode("utf-8")
+            inputs[identifier].append(value)
+    return inputs
+
+
+def final_state(response):
+    """What a waiting synchronous request needs of a finished job's response."""
+    raw_outputs = {}
+    if response.wps_request.raw and response.status == WPS_STATUS.SUCCEEDED:
+        for identifier in response.wps_request.outputs:
+            output = response.outputs[identifier]
+            file = output.file if output.prop == "file" else None
+            data = None if file else output.data
+            raw_outputs[identifier] = (file, data.decode("latin-1") if isinstance(data, bytes) else data)
+    names = ("status", "message", "status_percentage", "doc", "content_type")
+    return {"response": {n: getattr(response, n) for n in names}, "raw_outputs": raw_outputs}
+
+
+def job_ended(job, message):
+    """The executor ended a job (its worker died, hung, or ran too long): tell WPS clients."""
+    if job["mode"] == "async":
+        mark_failed(status_document(job["job_id"]), message)
+    shutil.rmtree(job_folder(job["job_id"]), ignore_errors=True)
+    shutil.rmtree(Path(configuration.get_config_value("server", "outputpath")) / job["job_id"], ignore_errors=True)
+
+
+def dismiss(job_id, message="Dismissed at the operator's request"):
+    """Cancel a queued or running job (its executor stops its worker); say what happened."""
+    store, executor = executor_for_config()
+    job = store.get(job_id)
+    if job is None:
+        return f"No job {job_id}"
+    if not store.dismiss(job_id, message):
+        return f"Job {job_id} had already ended ({store.get(job_id)['status']})"
+    job_ended(job, message)
+    executor.wake()
+    return f"Job {job_id} dismissed"
+
+
+# The executor of this process
+
+def worker_command(job):
+    """How a worker process is started for ``job`` (see :mod:`processes.worker`)."""
+    options = [arg for path in config.LOADED for arg in ("--config", path)]
+    return [sys.executable, "-m", "processes.worker", *options, job["job_id"]]
+
+
+def executor_for_config():
+    """The job store and executor of the loaded configuration (one each per database)."""
+    url = configuration.get_config_value("logging", "database")
+    if url not in _EXECUTORS:
+        store = JobStore(url)
+        # Workers import the same code as this process, tests' own processes included.
+        path = os.pathsep.join(p for p in sys.path if p and os.path.isabs(p) and os.path.isdir(p))
+        executor = Executor(
+            store, worker_command,
+            slots=int(configuration.get_config_value("server", "parallelprocesses")),
+            walltime=config.seconds("walltime", "6h"),
+            heartbeat_timeout=config.seconds("heartbeattimeout", "120s"),
+            recovery=config.option("recovery", "requeue"),
+            max_attempts=int(config.option("maxattempts", "2")),
+            on_ended=job_ended, cwd=str(config.HERE),
+            env={**os.environ, "PYTHONPATH": path},
+        )
+        _EXECUTORS[url] = (store, executor)
+    return _EXECUTORS[url]
+

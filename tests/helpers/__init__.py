@@ -1,0 +1,1 @@
+"""Helpers shared by tests: test-only processes and a test server."""

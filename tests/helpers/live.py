@@ -1,0 +1,110 @@
+"""Real server processes on 127.0.0.1 for tests: started, killed and restarted like a user's."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from candela.jobs import FINAL, JobStore
+from conftest import ROOT, write_config
+
+SERVE = ROOT / "tests" / "helpers" / "serve.py"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve(script=SERVE):
+    """The command of a development server running ``script`` (``wsgi.py``, or
+    :mod:`helpers.serve` which adds the test processes)."""
+    return lambda port: [sys.executable, str(script)]
+
+
+def gunicorn(port):
+    """Gunicorn with the shipped configuration."""
+    return [str(Path(sys.executable).with_name("gunicorn")), "-c", "gunicorn.conf.py",
+            "--bind", f"127.0.0.1:{port}", "wsgi:application"]
+
+
+class LiveServer:
+    """A server process started by ``command(port)`` (default: :func:`serve`), configured
+    under ``root``. ``candela`` and ``server`` are config options."""
+
+    def __init__(self, root, command=serve(), data_roots=(), candela=None, **server):
+        self.root = root
+        self.port = free_port()
+        self.command = command(self.port)
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.config = write_config(root / "live.cfg", root, url=self.base, data_roots=data_roots,
+                                   candela=candela, **server)
+        self.store = JobStore(f"sqlite:///{root / 'jobs.sqlite'}")
+        self.outputs = Path(server.get("outputpath", root / "outputs"))
+        self.process = None
+
+    @property
+    def wps(self):
+        return f"{self.base}/wps"
+
+    def start(self, timeout=60):
+        log = open(self.root / "server.log", "ab")
+        self.process = subprocess.Popen(self.command, cwd=ROOT,
+                                        env={**os.environ, "PYWPS_CFG": str(self.config)},
+                                        stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if requests.get(f"{self.wps}?service=WPS&request=GetCapabilities", timeout=2).ok:
+                    return self
+            except requests.ConnectionError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start:\n{self.log()[-3000:]}")
+            time.sleep(0.2)
+
+    def log(self):
+        return (self.root / "server.log").read_text(errors="replace")
+
+    def kill(self):
+        """SIGKILL the server process alone (its workers run on)."""
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def post(self, xml, timeout=120):
+        return requests.post(self.wps, data=xml.encode() if isinstance(xml, str) else xml, timeout=timeout,
+                             headers={"Content-Type": "text/xml"})
+
+    def wait(self, job_id, timeout=120, until=FINAL):
+        """The job once its status is in ``until``, read from the job store (not polled
+        through the server)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.store.get(job_id)
+            if job and job["status"] in until:
+                return job
+            if time.monotonic() > deadline:
+                raise AssertionError(f"job {job_id} still {job and job['status']} after {timeout} s:\n"
+                                     f"{self.log()[-3000:]}")
+            time.sleep(0.1)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()

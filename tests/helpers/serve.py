@@ -1,0 +1,23 @@
+"""A test server: ours plus the misbehaving test processes, configured by $PYWPS_CFG.
+
+``python tests/helpers/serve.py`` serves like ``python wsgi.py`` (same application, same
+request handler), at the host and port of the configured ``[server] url``.
+"""
+
+import sys
+from pathlib import Path
+from urllib.parse import urlparse
+
+TESTS = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(TESTS), str(TESTS.parent)]
+
+import wsgi  # noqa: E402
+from helpers.processes import Misbehaver, Sleeper  # noqa: E402
+from processes import processes  # noqa: E402
+from pywps import configuration  # noqa: E402
+from werkzeug.serving import run_simple  # noqa: E402
+
+if __name__ == "__main__":
+    app = wsgi.create_app(processes=[*processes, Sleeper(), Misbehaver()])
+    url = urlparse(configuration.get_config_value("server", "url"))
+    run_simple(url.hostname, url.port, app, threaded=True, request_handler=wsgi.OWSRequestHandler)
