@@ -28,8 +28,11 @@ def shared_data():
     return shared_path("data")
 
 
-def write_config(path, root, url="http://127.0.0.1:5000", data_roots=(), **server):
-    """A PyWPS config file for tests: everything under ``root``, served at ``url``."""
+def write_config(path, root, url="http://127.0.0.1:5000", data_roots=(), candela=None, **server):
+    """A PyWPS config file for tests: everything under ``root``, served at ``url``.
+
+    ``candela`` adds ``[candela]`` options; ``server`` overrides ``[server]`` ones.
+    """
     options = {
         "url": f"{url}/wps",
         "outputurl": f"{url}/outputs/",
@@ -42,7 +45,7 @@ def write_config(path, root, url="http://127.0.0.1:5000", data_roots=(), **serve
     }
     lines = ["[server]", *(f"{k} = {v}" for k, v in options.items()),
              "[logging]", "level = INFO", f"database = sqlite:///{root / 'jobs.sqlite'}",
-             "[candela]", f"usermodels = {root / 'models'}"]
+             "[candela]", f"usermodels = {root / 'models'}", *(f"{k} = {v}" for k, v in (candela or {}).items())]
     path.write_text("\n".join(lines) + "\n")
     return path
 
@@ -69,8 +72,31 @@ def wps_app(server_root, data_root):
     import pywps.tests  # noqa: F401  (importing it disables logging...)
 
     logging.disable(logging.NOTSET)  # ...so turn logging back on for the suite
-    config = write_config(server_root / "test.cfg", server_root, data_roots=[data_root])
+    # The suite serves references from 127.0.0.1, which only an operator may allow.
+    config = write_config(server_root / "test.cfg", server_root, data_roots=[data_root],
+                          candela=dict(allowedhosts="127.0.0.0/8"))
     return wsgi.create_app([str(config)])
+
+
+@pytest.fixture
+def candela_settings(wps_app):
+    """``candela_settings(key=value, ...)`` sets ``[candela]`` options of :func:`wps_app` for one
+    test. Jobs run in workers forked from this process, so they see the change."""
+    from pywps import configuration
+
+    saved = {}
+
+    def settings(**options):
+        for key, value in options.items():
+            saved.setdefault(key, configuration.CONFIG.get("candela", key, fallback=None))
+            configuration.CONFIG.set("candela", key, str(value))
+
+    yield settings
+    for key, value in saved.items():
+        if value is None:
+            configuration.CONFIG.remove_option("candela", key)
+        else:
+            configuration.CONFIG.set("candela", key, value)
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ def live(tmp_path_factory):
     data.mkdir()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    config = write_config(root / "live.cfg", root, url=base, data_roots=[data])
+    config = write_config(root / "live.cfg", root, url=base, data_roots=[data], candela=dict(allowedhosts="127.0.0.0/8"))
     env = {**os.environ, "PYWPS_CFG": str(config)}
     log = open(root / "server.log", "wb")
     server = subprocess.Popen([sys.executable, "wsgi.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
