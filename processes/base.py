@@ -117,6 +117,11 @@ class Job:
         """How this job fetches references; one for the whole job, whose budget it keeps."""
         return limits.fetch_policy()
 
+    @cached_property
+    def max_pixels(self):
+        """Most pixels (width x height x bands) an input raster may have."""
+        return limits.max_pixels()
+
     def files(self, identifier, limit=None):
         """Local files for a raster/archive input and its ``_ref`` twin: ``[(name, path), ...]``.
 

@@ -57,7 +57,7 @@ class Jpeg2Tiff(CandelaProcess):
             product = open_product(path, job.workdir / "product", **archive_limits())
             destination = job.workdir / f"{product.product_id}_{resolution}m.tif"
             written = jpeg2tiff.convert(product, destination, bands=bands, resolution=resolution, aoi=aoi,
-                                        mask_clouds=mask_clouds, progress=job.progress)
+                                        mask_clouds=mask_clouds, progress=job.progress, max_pixels=job.max_pixels)
         job.output_file("image", destination)
         job.output_json("metadata", {key: value for key, value in written.items() if key != "path"})
 

@@ -5,7 +5,7 @@ A key absent or left empty takes the core's default, which ``pywps.cfg`` documen
 
 from pywps import configuration
 
-from candela import archive
+from candela import archive, rasters
 from candela.fetch import FetchPolicy
 from candela.hosts import HostPolicy
 
@@ -48,3 +48,8 @@ def archive_limits():
         max_members=_setting("maxmembers", int, archive.MAX_MEMBERS),
         max_ratio=_setting("maxratio", float, archive.MAX_RATIO),
     )
+
+
+def max_pixels():
+    """Most pixels (width x height x bands) an input raster may have."""
+    return _setting("maxpixels", int, rasters.MAX_PIXELS)
