@@ -146,20 +146,22 @@ def test_compression_on_the_wire_is_limited():
 
 def test_one_reference_is_limited_whether_its_size_is_declared_or_not():
     data = os.urandom(3000)
-    with serving({"/declared": body(data), "/streamed": body(data, length=False)}) as (base, _):
-        for path in ("/declared", "/streamed"):
-            message, written = refusal(f"{base}{path}", FetchPolicy(hosts=LOCAL, max_bytes=2000))
+    routes = {"/declared": trickle(count=3000), "/streamed": body(data, length=False)}
+    with serving(routes) as (base, _):
+        for path in ("/declared", "/streamed"):  # a declared size is refused without waiting for the body
+            message, written = refusal(f"{base}{path}", FetchPolicy(hosts=LOCAL, max_bytes=2000, deadline=2))
             assert message == "the reference is larger than the 2.0 KiB allowed"
             assert len(written) <= 2000
         assert fetched(f"{base}/streamed", FetchPolicy(hosts=LOCAL, max_bytes=3000)) == data
 
 
 def test_the_budget_spans_all_references_of_a_job():
-    with serving({"/a": body(bytes(1200)), "/b": body(bytes(1200), length=False)}) as (base, _):
-        policy = FetchPolicy(hosts=LOCAL, max_total=3000)
+    routes = {"/a": body(bytes(1200)), "/b": body(bytes(1200), length=False), "/slow": trickle(count=1200)}
+    with serving(routes) as (base, _):
+        policy = FetchPolicy(hosts=LOCAL, max_total=3000, deadline=2)
         fetched(f"{base}/a", policy)
         fetched(f"{base}/b", policy)
-        for path in ("/a", "/b"):  # refused on its declared size, or while it streams
+        for path in ("/slow", "/b"):  # refused on its declared size without waiting, or while it streams
             message, written = refusal(f"{base}{path}", policy)
             assert message == "the references of this request add up to more than the 2.9 KiB allowed"
             assert len(written) < 1200

@@ -189,3 +189,13 @@ def test_archive_limits_come_from_the_configuration(wps, data_root, candela_sett
     text = failed_text(post(wps, execute_xml("Jpeg2Tiff", [("product_ref", f"members/{product.name}")],
                                              outputs=[("image", True)])))
     assert "Input product" in text and "more than the 5 allowed" in text
+
+
+def test_pywps_never_fetches_a_reference_itself(wps_app):
+    from pywps.exceptions import NoApplicableCode
+    from pywps.inout.basic import UrlHandler
+
+    with serving({"/a.tif": body(b"image")}) as (base, seen):
+        with pytest.raises(NoApplicableCode):
+            UrlHandler._openurl(f"{base}/a.tif")
+        assert seen == []
