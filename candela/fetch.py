@@ -93,7 +93,7 @@ def fetch(url, out, policy, data=None):
     With ``data`` the first request is a POST of it. Raises InputError: FETCH_FAILED
     whenever the reference cannot be fetched, or the limit of ``policy`` it exceeds.
     """
-    deadline = Deadline(policy.deadline)
+    deadline = _Deadline(policy.deadline)
     method = "GET" if data is None else "POST"
     try:
         for _ in range(MAX_REDIRECTS + 1):
@@ -230,7 +230,7 @@ class _Inflater:
                 return
 
 
-class Deadline:
+class _Deadline:
     """A time limit for a whole download that holds even while a read is blocked.
 
     A read times out only when no byte comes for the read timeout: a peer trickling a byte
