@@ -18,7 +18,6 @@ from werkzeug.middleware.shared_data import SharedDataMiddleware
 from werkzeug.serving import WSGIRequestHandler
 from werkzeug.wrappers import Response
 
-HERE = config.HERE
 #: Longest query string answered; longer ones get an OWS exception (HTTP 414).
 MAX_QUERY = 8000
 

@@ -13,9 +13,12 @@ from pathlib import Path
 
 from .errors import InputError
 
-#: A member larger than this whose compression ratio is above MAX_RATIO is a zip bomb.
-BOMB_MIN_BYTES = 4 * 2**20
-MAX_RATIO = 1000
+#: Data that expands more than MAX_RATIO times is refused once it reaches RATIO_FLOOR bytes:
+#: small files (XML, blank tiles) legitimately compress very well, and only large ones cost.
+MAX_RATIO = 100
+RATIO_FLOOR = 2**20
+MAX_BYTES = 8 * 2**30
+MAX_MEMBERS = 20000
 CHUNK = 1 << 20
 
 _DRIVE = re.compile(r"^[A-Za-z]:")
@@ -29,13 +32,15 @@ def is_zip(path):
         return False
 
 
-def extract_zip(zip_path, directory, max_total_bytes=8 * 2**30, max_members=20000):
+def extract_zip(zip_path, directory, max_total_bytes=MAX_BYTES, max_members=MAX_MEMBERS, max_ratio=MAX_RATIO):
     """Extract a zip archive into ``directory`` (created if needed) and return it.
 
     Raises InputError, before writing anything, for an archive with too many
     members, too large a declared size, unsafe member names, links or special
-    files, encrypted members, or zip-bomb compression ratios; and while
-    extracting, when the bytes really written exceed ``max_total_bytes``.
+    files, encrypted members, or declared sizes more than ``max_ratio`` times the
+    compressed ones (a member's, or the whole archive's); and while extracting, when
+    the bytes really written exceed ``max_total_bytes`` or ``max_ratio`` times the
+    compressed bytes read so far.
     """
     if not is_zip(zip_path):
         raise InputError("the file is not a zip archive")
@@ -45,14 +50,14 @@ def extract_zip(zip_path, directory, max_total_bytes=8 * 2**30, max_members=2000
     try:
         with zipfile.ZipFile(zip_path) as archive:
             members = archive.infolist()
-            _check_members(members, root, max_total_bytes, max_members)
-            _extract_members(archive, members, root, max_total_bytes)
+            _check_members(members, root, max_total_bytes, max_members, max_ratio, zip_path)
+            _extract_members(archive, members, root, max_total_bytes, max_ratio, zip_path)
     except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as error:
         raise InputError(f"the zip archive is damaged or unsupported ({_reason(error)})") from None
     return directory
 
 
-def _check_members(members, root, max_total_bytes, max_members):
+def _check_members(members, root, max_total_bytes, max_members, max_ratio, zip_path):
     if len(members) > max_members:
         raise InputError(f"the zip archive has {len(members)} entries, more than the {max_members} allowed")
     declared = sum(member.file_size for member in members)
@@ -72,9 +77,22 @@ def _check_members(members, root, max_total_bytes, max_members):
         _check_type(member)
         if member.flag_bits & 0x1:
             raise InputError(f"the zip archive member {_shown(name)} is encrypted")
-        ratio = member.file_size / max(member.compress_size, 1)
-        if member.file_size > BOMB_MIN_BYTES and ratio > MAX_RATIO:
-            raise InputError(f"the zip archive member {_shown(name)} is compressed {ratio:.0f}:1, a likely zip bomb")
+        check_ratio(member.file_size, member.compress_size, max_ratio, f"the zip archive member {_shown(name)}")
+    # Many members, each below the floor or the ratio, can still add up to a bomb. Compressed
+    # sizes count at most the archive's size: members can share their data (overlapping
+    # entries), and declared compressed sizes can lie upwards.
+    compressed = min(sum(member.compress_size for member in members), os.path.getsize(zip_path))
+    check_ratio(declared, compressed, max_ratio, "the zip archive")
+
+
+def check_ratio(expanded, compressed, max_ratio, what):
+    """Refuse ``what`` when its ``expanded`` bytes are more than ``max_ratio`` times its
+    ``compressed`` bytes, once past RATIO_FLOOR."""
+    if expanded > RATIO_FLOOR and expanded > max_ratio * max(compressed, 1):
+        raise InputError(
+            f"{what} expands more than {max_ratio:g} times ({human_size(compressed)} to "
+            f"{human_size(expanded)} or more), a likely decompression bomb"
+        )
 
 
 def _check_name(name, root):
@@ -103,9 +121,10 @@ def _check_type(member):
         raise InputError(f"the zip archive member {_shown(member.filename)} is not a plain file or folder")
 
 
-def _extract_members(archive, members, root, max_total_bytes):
+def _extract_members(archive, members, root, max_total_bytes, max_ratio, zip_path):
     files, folders = [], []
-    written = 0
+    written = consumed = 0
+    archive_size = os.path.getsize(zip_path)
     try:
         for member in members:
             target = os.path.normpath(os.path.join(root, member.filename))
@@ -114,6 +133,11 @@ def _extract_members(archive, members, root, max_total_bytes):
                 continue
             _make_folders(os.path.dirname(target), folders)
             files.append(target)
+            # A member's reader consumes at most its compressed size: counting it whole as
+            # soon as the member starts errs on the lenient side, never on the strict one
+            # (capped at the archive's size, as in _check_members).
+            consumed += member.compress_size
+            compressed = min(consumed, archive_size)
             size = 0
             with archive.open(member) as source, open(target, "wb") as out:
                 while chunk := source.read(CHUNK):
@@ -124,6 +148,7 @@ def _extract_members(archive, members, root, max_total_bytes):
                             f"the zip archive unpacks to more than the {human_size(max_total_bytes)} allowed"
                             " (its declared sizes are wrong)"
                         )
+                    check_ratio(written, compressed, max_ratio, "the zip archive")
                     out.write(chunk)
     except BaseException:
         # Leave no half-extracted archive behind.
@@ -170,4 +195,4 @@ def human_size(n):
         n /= 1024
 
 
-__all__ = ["extract_zip", "human_size", "is_zip"]
+__all__ = ["check_ratio", "extract_zip", "human_size", "is_zip"]

@@ -128,7 +128,7 @@ def check_method(method):
 
 
 def detect(before, after, destination, method="autoencoder", model=None, window=DEFAULT_WINDOW, quicklook=None,
-           progress=None):
+           progress=None, max_pixels=rasters.MAX_PIXELS):
     """Write the change probability between ``before`` and ``after`` as a GeoTIFF.
 
     Parameters
@@ -146,6 +146,8 @@ def detect(before, after, destination, method="autoencoder", model=None, window=
         Processing window in pixels (even); memory grows with its square, not the raster's size.
     quicklook : str or Path, optional
         Also write a colour PNG preview of the map there (built while the map is written).
+    max_pixels : int
+        Larger inputs (width x height x bands) are refused before any work.
 
     Returns a summary dict: changed fraction at 0.5, histogram, model, grid and timings.
     """
@@ -155,7 +157,7 @@ def detect(before, after, destination, method="autoencoder", model=None, window=
     timings = dict(reading=0.0, encoding=0.0, writing=0.0)
     started = time.perf_counter()
     with rasterio.Env(GDAL_CACHEMAX=CACHE_BYTES, GDAL_NUM_THREADS=rasters.gdal_threads()), \
-            _open(before, "before") as first, _open(after, "after") as second:
+            _open(before, "before", max_pixels) as first, _open(after, "after", max_pixels) as second:
         grid = rasters.Grid.of(first)
         first_bands = _bands(first, model.bands, "before")
         second_bands = _bands(second, model.bands, "after")
@@ -584,12 +586,12 @@ def _summary(destination, method, model, grid, stats, histogram, timings):
 class _open:
     """Open a raster, blaming problems on the named input."""
 
-    def __init__(self, path, name):
-        self.path, self.name = path, name
+    def __init__(self, path, name, max_pixels):
+        self.path, self.name, self.max_pixels = path, name, max_pixels
 
     def __enter__(self):
         try:
-            self.dataset = rasters.open_raster(self.path)
+            self.dataset = rasters.open_raster(self.path, max_pixels=self.max_pixels)
         except InputError as error:
             raise InputError(str(error), input=self.name) from None
         return self.dataset

@@ -65,6 +65,7 @@ from rasterio.warp import transform_bounds
 from .archive import is_zip
 from .dating import acquisition_time_and_source, format_time, tile_from_name
 from .errors import InputError
+from .rasters import MAX_PIXELS, check_pixels
 from .sentinel2 import read_product_info
 
 MIN_OVERLAP = 0.01
@@ -99,17 +100,18 @@ class Image:
         return self.width * self.height
 
 
-def extract_info(items, min_overlap=MIN_OVERLAP):
+def extract_info(items, min_overlap=MIN_OVERLAP, max_pixels=MAX_PIXELS):
     """Group images by place, order them in time and pair consecutive acquisitions.
 
     ``items`` is ``[(name, path), ...]``. Returns the JSON-ready dict described in this
-    module's docstring. Images that cannot be used are listed in its ``rejected`` part
-    with the reason, never dropped silently.
+    module's docstring. Images that cannot be used, rasters of more than ``max_pixels``
+    (width x height x bands: no process would take them) among them, are listed in its
+    ``rejected`` part with the reason, never dropped silently.
     """
     images, rejected = [], []
     for order, (name, path) in enumerate(items):
         try:
-            image = read_image(name, path)
+            image = read_image(name, path, max_pixels)
         except InputError as error:
             rejected.append({"name": str(name), "reason": str(error)})
             continue
@@ -126,23 +128,24 @@ def _time_order(image):
     return (image.time, image.name, image.order)
 
 
-def read_image(name, path):
+def read_image(name, path, max_pixels=MAX_PIXELS):
     """An :class:`Image` from a raster file or a zipped Sentinel-2 product (headers only).
 
     Raises InputError, with a message naming no server path, for anything unusable.
     """
-    image = _read_product(name, path) if is_zip(path) else _read_raster(name, path)
+    image = _read_product(name, path) if is_zip(path) else _read_raster(name, path, max_pixels)
     image.bounds_lonlat = lonlat_bounds(image.outline_crs, image.outline)
     return image
 
 
-def _read_raster(name, path):
+def _read_raster(name, path, max_pixels):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NotGeoreferencedWarning)
             with rasterio.open(path) as dataset:
                 if dataset.crs is None:
                     raise InputError("no coordinate reference system: the image cannot be placed on the ground")
+                check_pixels(dataset.width, dataset.height, dataset.count, max_pixels)
                 when, source = acquisition_time_and_source(dataset, name)
                 crs, transform = dataset.crs, dataset.transform
                 width, height = dataset.width, dataset.height

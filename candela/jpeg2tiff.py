@@ -24,7 +24,7 @@ from rasterio.windows import Window
 
 from . import dating
 from .errors import InputError
-from .rasters import gdal_threads
+from .rasters import MAX_PIXELS, check_pixels, gdal_threads
 from .sentinel2 import RESOLUTIONS, band_name, check_resolution
 
 DEFAULT_BANDS = ("B02", "B03", "B04", "B08")
@@ -47,7 +47,7 @@ FALLBACK_NAME = "image.tif"
 
 
 def convert(product, destination, bands=DEFAULT_BANDS, resolution=10, aoi=None, mask_clouds=False,
-            progress=None):
+            progress=None, max_pixels=MAX_PIXELS):
     """Write ``bands`` of ``product`` at ``resolution`` metres as a COG at ``destination``.
 
     Parameters
@@ -67,6 +67,9 @@ def convert(product, destination, bands=DEFAULT_BANDS, resolution=10, aoi=None, 
         Level-2A only: set every band to 0 where SCL is no data, cloud shadow, cloud or cirrus.
     progress : callable, optional
         Called as ``progress(fraction, message)`` about a dozen times, from 0 to 1.
+    max_pixels : int
+        The bands read at ``resolution``, and each band file, may have at most this many
+        pixels (width x height x bands); checked before any work.
 
     Returns
     -------
@@ -91,8 +94,9 @@ def convert(product, destination, bands=DEFAULT_BANDS, resolution=10, aoi=None, 
     transform = product.transform(resolution) @ Affine.translation(window.col_off, window.row_off)
     tags = product_tags(product)
     needed = bands + ((SCL,) if mask_clouds and SCL not in bands else ())
+    check_pixels(width, height, len(needed), max_pixels, what=f"the product at {resolution} m")
     with rasterio.Env(GDAL_CACHEMAX=CACHE_BASE + CACHE_PER_BAND * len(needed), GDAL_NUM_THREADS=gdal_threads()):
-        sources = open_sources(product, needed, resolution)
+        sources = open_sources(product, needed, resolution, max_pixels)
         temporary = None
         try:
             report(0.0, f"reading {len(bands)} band(s) into {width} x {height} pixels at {resolution} m")
@@ -273,12 +277,12 @@ class BandSource:
         self.dataset.close()
 
 
-def open_sources(product, bands, resolution):
+def open_sources(product, bands, resolution, max_pixels):
     """Open each band's file and check it lies on the tile's grid; band -> BandSource."""
     sources = {}
     try:
         for band in bands:
-            sources[band] = open_band(product, band, resolution)
+            sources[band] = open_band(product, band, resolution, max_pixels)
     except BaseException:
         for source in sources.values():
             source.close()
@@ -286,7 +290,7 @@ def open_sources(product, bands, resolution):
     return sources
 
 
-def open_band(product, band, resolution):
+def open_band(product, band, resolution, max_pixels):
     """Open ``band``'s file for output at ``resolution``, or raise InputError naming the band."""
     path = Path(product.band_path(band, resolution))
     if not path.is_file():
@@ -296,6 +300,7 @@ def open_band(product, band, resolution):
     except RasterioError:
         raise InputError(f"band {band}: its JPEG 2000 file cannot be read (damaged or not JPEG 2000)") from None
     try:
+        check_pixels(dataset.width, dataset.height, dataset.count, max_pixels, what=f"band {band}: its file")
         file_resolution = round(dataset.res[0])
         if (dataset.count < 1 or dataset.dtypes[0] not in ("uint8", "uint16")
                 or file_resolution not in RESOLUTIONS

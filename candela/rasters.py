@@ -24,6 +24,11 @@ from rasterio.windows import Window
 from . import dating
 from .errors import InputError
 
+#: Most pixels (width x height x bands) an input raster may have, by default: a 13-band
+#: 10980 x 10980 Sentinel-2 tile has 1.57e9. Work grows with pixels, not with file size: a
+#: sparse or constant GeoTIFF of 1e10 pixels can take a few hundred kilobytes.
+MAX_PIXELS = 2_000_000_000
+
 
 @dataclass(frozen=True)
 class Grid:
@@ -72,15 +77,28 @@ def gdal_threads():
     return os.environ.get("CANDELA_THREADS") or "ALL_CPUS"
 
 
-def open_raster(path):
-    """Open a raster for reading; an unreadable file is an InputError."""
+def check_pixels(width, height, bands, max_pixels, what="the raster"):
+    """Refuse a raster of more than ``max_pixels`` pixels (width x height x bands): checked
+    before any work is spent on an input, since reading or writing it costs in proportion."""
+    pixels = width * height * bands
+    if pixels > max_pixels:
+        raise InputError(f"{what} is {width} x {height} pixels x {bands} band(s), {pixels:,} in all: "
+                         f"more than the {max_pixels:,} allowed")
+
+
+def open_raster(path, *, max_pixels):
+    """Open a raster for reading; an unreadable, ungeoreferenced or too large file is an InputError."""
     try:
         dataset = rasterio.open(path)
     except RasterioError:
         raise InputError("not a readable raster (GeoTIFF expected)") from None
-    if dataset.crs is None or dataset.transform == Affine.identity():
+    try:
+        if dataset.crs is None or dataset.transform == Affine.identity():
+            raise InputError("the raster has no georeference (CRS and transform)")
+        check_pixels(dataset.width, dataset.height, dataset.count, max_pixels)
+    except InputError:
         dataset.close()
-        raise InputError("the raster has no georeference (CRS and transform)")
+        raise
     return dataset
 
 

@@ -1,22 +1,19 @@
 """Turning a user's reference (an http(s) URL or a server path) into a local file, safely.
 
+URLs are fetched by :mod:`candela.fetch` under the job's policy (hosts, sizes, deadline).
 Server paths are accepted only below the operator's data roots: the real path (symlinks
 resolved) must lie inside a root, compared with ``os.path.commonpath``, never as a string prefix.
 """
 
 import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-import requests
-
-from .archive import human_size
 from .errors import InputError
-
-#: (connect, read) timeouts in seconds for fetching references.
-TIMEOUT = (10, 120)
-CHUNK = 1 << 20
+from .fetch import fetch
 
 
 def path_under_roots(path, roots):
@@ -43,42 +40,34 @@ def safe_file_name(url, default="download"):
     return name[:200] or default
 
 
-def download(url, directory, max_bytes, timeout=TIMEOUT):
-    """Fetch an http(s) URL into ``directory``, refusing error pages and oversized bodies."""
+def download(url, directory, policy, data=None):
+    """Fetch an http(s) URL under ``policy`` into a new folder in ``directory``; return the file.
+
+    With ``data``, the URL is POSTed it. Nothing is left behind when the fetch fails.
+    """
     scheme = urlparse(url).scheme.lower()
     if scheme not in ("http", "https"):
         raise InputError(f"only http and https references can be fetched, not {scheme or 'a bare name'}")
-    target = Path(directory) / safe_file_name(url)
+    # A folder per download: two references may well end in the same file name.
+    folder = Path(tempfile.mkdtemp(prefix="download-", dir=directory))
+    target = folder / safe_file_name(url)
     try:
-        with requests.get(url, stream=True, timeout=timeout) as response:
-            if response.status_code >= 400:
-                raise InputError(f"fetching the reference failed with HTTP {response.status_code}")
-            declared = int(response.headers.get("Content-Length") or 0)
-            if max_bytes and declared > max_bytes:
-                raise InputError(f"the reference is larger than the {human_size(max_bytes)} allowed")
-            size = 0
-            with open(target, "wb") as out:
-                for chunk in response.iter_content(CHUNK):
-                    size += len(chunk)
-                    if max_bytes and size > max_bytes:
-                        raise InputError(f"the reference is larger than the {human_size(max_bytes)} allowed")
-                    out.write(chunk)
-    except requests.RequestException as error:
-        target.unlink(missing_ok=True)
-        raise InputError(f"the reference could not be fetched ({type(error).__name__})") from None
-    except InputError:
-        target.unlink(missing_ok=True)
+        with open(target, "wb") as out:
+            fetch(url, out, policy, data)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
         raise
     return target
 
 
-def resolve(reference, directory, roots, max_bytes):
-    """Local path for a reference: http(s) URLs are downloaded, paths must be under ``roots``."""
+def resolve(reference, directory, roots, policy):
+    """Local path for a reference: http(s) URLs are downloaded under the FetchPolicy ``policy``,
+    paths must be under ``roots``."""
     text = str(reference).strip()
     parsed = urlparse(text)
     scheme = parsed.scheme.lower()
     if scheme in ("http", "https"):
-        return download(text, directory, max_bytes)
+        return download(text, directory, policy)
     if scheme == "file":
         if parsed.netloc not in ("", "localhost"):
             raise InputError("file references must name a local path")

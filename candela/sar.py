@@ -374,13 +374,15 @@ def _named(name, error):
     return InputError(f"{name}: {error}")
 
 
-def open_images(images, stack, folder, progress):
+def open_images(images, stack, folder, progress, max_pixels):
     """Open every input, sort by time, calibrate products; the earliest image's grid is the reference.
 
     ``images`` is ``[(name, path), ...]``; datasets are entered into ``stack`` (an ExitStack).
+    Inputs of more than ``max_pixels`` (width x height x bands) are refused before any work.
     Returns (images in time order, reference grid).
     """
-    series = sorted((_describe(name, Path(path), stack) for name, path in images), key=lambda image: image.time)
+    series = sorted((_describe(name, Path(path), stack, max_pixels) for name, path in images),
+                    key=lambda image: image.time)
     for first, second in zip(series, series[1:]):
         if first.time == second.time:
             raise InputError(f"{first.name} and {second.name} have the same acquisition time")
@@ -389,7 +391,7 @@ def open_images(images, stack, folder, progress):
         if image.product is not None:
             progress(number / len(series), f"calibrating {image.name}")
             path = calibrate_product(image.name, image.product, Path(folder) / f"sigma0-{number + 1}.tif", grid)
-            image.dataset = stack.enter_context(rasters.open_raster(path))
+            image.dataset = stack.enter_context(rasters.open_raster(path, max_pixels=max_pixels))
             image.indexes = tuple(rasters.band_indexes(image.dataset, BANDS))
         if grid is None:
             grid = rasters.Grid.of(image.dataset)
@@ -400,13 +402,13 @@ def open_images(images, stack, folder, progress):
     return series, grid
 
 
-def _describe(name, path, stack):
+def _describe(name, path, stack, max_pixels):
     """An Image for a GeoTIFF (opened, bands found, dated) or a zipped product (dated, not yet calibrated)."""
     if is_zip(path):
-        product = _read_product(name, path)
+        product = _read_product(name, path, max_pixels)
         return Image(name, product.start_time, product=product)
     try:
-        dataset = stack.enter_context(rasters.open_raster(path))
+        dataset = stack.enter_context(rasters.open_raster(path, max_pixels=max_pixels))
         indexes = tuple(rasters.band_indexes(dataset, BANDS))
     except InputError as error:
         raise _named(name, error) from None
@@ -416,12 +418,12 @@ def _describe(name, path, stack):
     return Image(name, when, dataset, indexes)
 
 
-def _read_product(name, path):
+def _read_product(name, path, max_pixels):
     """A zipped Sentinel-1 product's metadata (sentinel1 is imported here, where it is needed)."""
     from . import sentinel1
 
     try:
-        product = sentinel1.read_product(path)
+        product = sentinel1.read_product(path, max_pixels=max_pixels)
     except InputError as error:
         raise _named(name, error) from None
     if not set(BANDS) <= set(product.polarisations):
@@ -492,7 +494,7 @@ def enl_samples(images, grid, units):
 
 
 def detect(images, folder, *, alpha=DEFAULT_ALPHA, enl=DEFAULT_ENL, event_date=None, units="linear",
-           method="omnibus", window=WINDOW, progress=None):
+           method="omnibus", window=WINDOW, progress=None, max_pixels=rasters.MAX_PIXELS):
     """Detect changes in a Sentinel-1 time series; write the maps into ``folder``.
 
     Parameters
@@ -518,6 +520,9 @@ def detect(images, folder, *, alpha=DEFAULT_ALPHA, enl=DEFAULT_ENL, event_date=N
         Side of the processing windows (pixels); the result does not depend on it.
     progress : callable, optional
         Called as ``progress(fraction, message)``.
+    max_pixels : int
+        Larger inputs (width x height x bands, for a product its measurements) are refused
+        before any work.
 
     Returns
     -------
@@ -539,7 +544,8 @@ def detect(images, folder, *, alpha=DEFAULT_ALPHA, enl=DEFAULT_ENL, event_date=N
     with rasterio.Env(GDAL_CACHEMAX=CACHE_BYTES, GDAL_NUM_THREADS=rasters.gdal_threads()), ExitStack() as stack:
         # Calibrating products, if any, takes the first 30 % of the progress (open_images reports
         # progress only while calibrating).
-        series, grid = open_images(images, stack, folder, lambda done, message: report(0.3 * done, message))
+        series, grid = open_images(images, stack, folder, lambda done, message: report(0.3 * done, message),
+                                   max_pixels)
         calibrating = 0.3 if any(image.product is not None for image in series) else 0.0
         check_units(series, grid, units)
         test, before, after = _plan(series, event, method)

@@ -168,12 +168,13 @@ class S1Product:
 # Reading products
 
 
-def read_product(path, require_measurements=True):
+def read_product(path, require_measurements=True, max_pixels=rasters.MAX_PIXELS):
     """Read a Sentinel-1 GRD product from a zipped SAFE, a .SAFE folder or a folder holding one.
 
     With ``require_measurements`` (the default), every polarisation's measurement raster must
     be present and of its annotated size; without it, metadata alone are read and a missing
-    raster's ``path`` is None.
+    raster's ``path`` is None. A product whose measurements have more than ``max_pixels`` in
+    all (width x height x polarisations) is refused.
     """
     path = Path(path)
     if path.is_file() and path.name == "manifest.safe":
@@ -181,7 +182,7 @@ def read_product(path, require_measurements=True):
     if path.is_file():
         if not is_zip(path):
             raise InputError("not a Sentinel-1 GRD product (a zipped SAFE or a .SAFE folder was expected)")
-        return _read_zip(path, require_measurements)
+        return _read_zip(path, require_measurements, max_pixels)
     if not path.is_dir():
         raise InputError("not a Sentinel-1 GRD product (no such file or folder)")
     safe = _find_safe(path)
@@ -193,6 +194,7 @@ def read_product(path, require_measurements=True):
         read=lambda name: read_limited(safe / name),
         raster_path=lambda name: str(safe / name),
         require_measurements=require_measurements,
+        max_pixels=max_pixels,
     )
 
 
@@ -211,7 +213,7 @@ def footprint(product):
     return polygon if polygon.is_valid else polygon.buffer(0)
 
 
-def _read_zip(path, require_measurements):
+def _read_zip(path, require_measurements, max_pixels):
     try:
         with zipfile.ZipFile(path) as archive:
             names = [n for n in archive.namelist() if not n.endswith("/")]
@@ -230,6 +232,7 @@ def _read_zip(path, require_measurements):
                 read=lambda name: read_member(archive, prefix + name),
                 raster_path=lambda name: location + name,
                 require_measurements=require_measurements,
+                max_pixels=max_pixels,
             )
     except (zipfile.BadZipFile, EOFError, NotImplementedError, RuntimeError):
         # RuntimeError: an encrypted member.
@@ -248,7 +251,7 @@ def _find_safe(folder):
     raise InputError("not a Sentinel-1 GRD product (no manifest.safe found)")
 
 
-def _product(path, safe_name, files, read, raster_path, require_measurements):
+def _product(path, safe_name, files, read, raster_path, require_measurements, max_pixels):
     """Build an :class:`S1Product` from the SAFE's relative file names and a reader of them."""
     product_id = re.sub(r"\.SAFE$", "", safe_name, flags=re.IGNORECASE)
     annotations = {}
@@ -285,6 +288,8 @@ def _product(path, safe_name, files, read, raster_path, require_measurements):
         times.append(_times(root))
         measurements[polarisation] = _measurement(
             polarisation, name, root, present, read, raster_path, require_measurements)
+    rasters.check_pixels(max(m.width for m in measurements.values()), max(m.height for m in measurements.values()),
+                         len(measurements), max_pixels, what="the product (its measurements)")
     mission = _text(header, "adsHeader/missionId") or product_id[:3]
     mode = _text(header, "adsHeader/mode") or ""
     manifest = read("manifest.safe") if "manifest.safe" in present else None

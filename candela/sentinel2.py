@@ -129,14 +129,15 @@ def read_product(path):
     )
 
 
-def open_product(path, directory, max_unpacked_bytes):
-    """Read a product from a .SAFE folder, or from a zipped SAFE unpacked safely into ``directory``."""
+def open_product(path, directory, **limits):
+    """Read a product from a .SAFE folder, or from a zipped SAFE unpacked safely into ``directory``
+    (``limits``: the keyword arguments of :func:`candela.archive.extract_zip`)."""
     path = Path(path)
     if path.is_dir():
         return read_product(path)
     if not is_zip(path):
         raise InputError("not a zipped SAFE product or a .SAFE folder")
-    return read_product(extract_zip(path, directory, max_total_bytes=max_unpacked_bytes))
+    return read_product(extract_zip(path, directory, **limits))
 
 
 def read_product_info(path):

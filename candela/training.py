@@ -30,12 +30,13 @@ NORMALISATION = (
 )
 
 
-def collect_patches(pairs, bands, config, rng, progress=None):
+def collect_patches(pairs, bands, config, rng, progress=None, max_pixels=rasters.MAX_PIXELS):
     """Co-located standardised patches from (before, after) raster paths: ``(n, 2, span, span, bands)``."""
     span = config.patch + 2 * halo(config.architecture)
     patches = []
     for number, (before, after) in enumerate(pairs, start=1):
-        with rasters.open_raster(before) as first, rasters.open_raster(after) as second:
+        with rasters.open_raster(before, max_pixels=max_pixels) as first, \
+                rasters.open_raster(after, max_pixels=max_pixels) as second:
             grid = rasters.Grid.of(first)
             first_bands = rasters.band_indexes(first, bands)
             second_bands = rasters.band_indexes(second, bands)
@@ -67,8 +68,11 @@ def _patches_of(pair, grid, mean, std, span, count, rng):
     return found
 
 
-def train_model(pairs, folder, config, model_id, bands, training_data, progress=None):
-    """Train on ``pairs`` of raster paths and write the model folder; returns its metadata."""
+def train_model(pairs, folder, config, model_id, bands, training_data, progress=None, max_pixels=rasters.MAX_PIXELS):
+    """Train on ``pairs`` of raster paths and write the model folder; returns its metadata.
+
+    Rasters of more than ``max_pixels`` (width x height x bands) are refused before any work.
+    """
     folder = Path(folder)
     started = time.perf_counter()
     rng = np.random.default_rng(config.seed)
@@ -81,7 +85,7 @@ def train_model(pairs, folder, config, model_id, bands, training_data, progress=
         if progress:
             progress(0.1 + 0.9 * fraction, message)
 
-    patches = collect_patches(pairs, bands, config, rng, reading)
+    patches = collect_patches(pairs, bands, config, rng, reading, max_pixels)
     encoder, history = autoencoder.train(patches, config, fitting)
     folder.mkdir(parents=True, exist_ok=True)
     encoder.save_weights(str(folder / "encoder.weights.h5"))

@@ -11,6 +11,7 @@ import logging
 import os
 import shutil
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 
 from pywps import Process, configuration
@@ -18,8 +19,10 @@ from pywps.app.exceptions import ProcessError
 from pywps.exceptions import FileSizeExceeded, NoApplicableCode
 
 from candela.errors import InputError
-from candela.references import resolve
+from candela.references import download, resolve
 
+from . import limits
+from .limits import max_input_mb
 from .pywps_fixes import data_roots
 from .wpsio import REF_SUFFIX, is_blank
 
@@ -115,12 +118,23 @@ class Job:
         values = self.literals(identifier)
         return values[0] if values else None
 
+    @cached_property
+    def fetch_policy(self):
+        """How this job fetches references; one for the whole job, whose budget it keeps."""
+        return limits.fetch_policy()
+
+    @cached_property
+    def max_pixels(self):
+        """Most pixels (width x height x bands) an input raster may have."""
+        return limits.max_pixels()
+
     def files(self, identifier, limit=None):
         """Local files for a raster/archive input and its ``_ref`` twin: ``[(name, path), ...]``.
 
         ``name`` is what the user sent: the reference, or ``upload N`` for embedded data.
         With ``limit``, more than ``limit`` files in all is an InputProblem, raised before
-        any reference is resolved or fetched.
+        any reference is resolved or fetched. Every URL, given as a ``_ref`` literal or as a
+        complex input's href, is fetched here under the job's :attr:`fetch_policy`.
         """
         ref_id = identifier + REF_SUFFIX
         references = [reference for text in self.literals(ref_id) for reference in str(text).split()]
@@ -130,18 +144,25 @@ class Job:
         for number, item in enumerate(self.request.inputs.get(identifier, ()), start=1):
             name = _reference(item) or f"upload {number}"
             with self.blame(identifier):
-                try:
-                    path = Path(item.file)
-                except FileSizeExceeded:
-                    raise InputError(f"larger than the {max_input_mb():.0f} MB allowed") from None
-                except NoApplicableCode as error:
-                    raise InputError(error.description or "the reference could not be fetched") from None
+                path = self._input_file(item)
             found.append((name, path))
         for reference in references:
             with self.blame(ref_id):
-                path = resolve(reference, self.workdir, data_roots(), max_input_bytes())
+                path = resolve(reference, self.workdir, data_roots(), self.fetch_policy)
             found.append((reference, path))
         return found
+
+    def _input_file(self, item):
+        """The local file of one complex input. A remote href is fetched here, like a ``_ref``
+        literal, never by PyWPS (whose fetching pywps_fixes.open_url refuses)."""
+        if item.prop == "url":
+            return download(item.url, self.workdir, self.fetch_policy, data=item.post_data)
+        try:
+            return Path(item.file)
+        except FileSizeExceeded:
+            raise InputError(f"larger than the {max_input_mb():.0f} MB allowed") from None
+        except NoApplicableCode as error:
+            raise InputError(error.description or "the input could not be read") from None
 
     def file(self, identifier):
         """The one file given for ``identifier`` or its ``_ref`` twin."""
@@ -214,16 +235,10 @@ class Job:
         self.response.outputs[identifier].data = json.dumps(value, indent=2)
 
 
-def max_input_bytes():
-    return int(max_input_mb() * 1024**2)
-
-
-def max_input_mb():
-    return configuration.get_size_mb(configuration.get_config_value("server", "maxsingleinputsize"))
-
-
 def _reference(item):
     """The URL or ``file://`` reference a complex input came from, if any."""
+    if item.prop == "url":  # also for a queued job, whose inputs were rebuilt without ``inpt``
+        return item.url
     source = getattr(item, "inpt", None) or {}
     href = source.get("href") if isinstance(source, dict) else None
     return href or None

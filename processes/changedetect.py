@@ -54,7 +54,7 @@ class ChangeDetect(CandelaProcess):
         quicklook = job.workdir / "quicklook.png"
         with job.blame("before"):
             summary = changedetect.detect(before, after, destination, method=method, model=model,
-                                          quicklook=quicklook, progress=job.progress)
+                                          quicklook=quicklook, progress=job.progress, max_pixels=job.max_pixels)
         summary.pop("path")
         job.output_file("change_map", destination)
         job.output_file("quicklook", quicklook)

@@ -33,5 +33,5 @@ class ExtractInfo(CandelaProcess):
             raise InputProblem("images", "required: give images or images_ref")
         job.progress(0.1, f"Reading {len(images)} images")
         with job.blame("images"):
-            result = extractinfo.extract_info(images)
+            result = extractinfo.extract_info(images, max_pixels=job.max_pixels)
         job.output_json("pairs", result)

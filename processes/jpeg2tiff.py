@@ -6,7 +6,8 @@ from candela import jpeg2tiff
 from candela.sentinel2 import open_product
 from candela.aoi import parse_aoi
 
-from .base import CandelaProcess, max_input_bytes
+from .base import CandelaProcess
+from .limits import archive_limits
 from .wpsio import aoi_input, json_output, literal, product_input, raster_output
 
 DEFAULT_BANDS = ",".join(jpeg2tiff.DEFAULT_BANDS)
@@ -53,11 +54,10 @@ class Jpeg2Tiff(CandelaProcess):
         job.progress(0.0, "Reading the product")
         _, path = job.file("product")
         with job.blame("product"):
-            # Sentinel-2 zips hold JPEG 2000 files that barely compress: 4x the input limit is ample.
-            product = open_product(path, job.workdir / "product", 4 * max_input_bytes())
+            product = open_product(path, job.workdir / "product", **archive_limits())
             destination = job.workdir / jpeg2tiff.output_name(product, resolution)
             written = jpeg2tiff.convert(product, destination, bands=bands, resolution=resolution, aoi=aoi,
-                                        mask_clouds=mask_clouds, progress=job.progress)
+                                        mask_clouds=mask_clouds, progress=job.progress, max_pixels=job.max_pixels)
         job.output_file("image", destination)
         job.output_json("metadata", {key: value for key, value in written.items() if key != "path"})
 

@@ -1,7 +1,8 @@
 """Corrections to PyWPS 4.8.1, applied once when the processes are imported.
 
 Each fix answers a verified defect (see the field notes): schema-invalid responses, a
-string-prefix check on server paths, reference fetching without timeout or status check,
+string-prefix check on server paths, reference fetching without timeout, status check or
+host policy (PyWPS fetches nothing now: Job.files does, under the job's policy),
 unknown output ids answered with HTML 500, and unrequested outputs returned. (How jobs run and
 how inputs are checked is not patched: :mod:`processes.service` subclasses PyWPS's Service.)
 Template fixes are text
@@ -13,17 +14,17 @@ import logging
 import os
 from urllib.parse import unquote, urlparse
 
-import requests
 from jinja2 import PackageLoader, TemplateNotFound
 from pywps import configuration
 from pywps.app.Process import Process
-from pywps.exceptions import FileURLNotSupported, InvalidParameterValue
+from pywps.exceptions import FileURLNotSupported, InvalidParameterValue, NoApplicableCode
 from pywps.inout.basic import ComplexInput, IOHandler, UrlHandler
 from pywps.response.basic import WPSResponse
 from pywps.response.execute import ExecuteResponse
 
 from candela.errors import InputError
-from candela.references import TIMEOUT, path_under_roots
+from candela.fetch import FETCH_FAILED
+from candela.references import path_under_roots
 
 LOGGER = logging.getLogger("PYWPS")
 
@@ -89,18 +90,23 @@ def validate_file_reference(href):
 
 
 def open_url(href, data=None):
-    """Fetch a reference with timeouts, and refuse error pages instead of saving them as input."""
-    try:
-        if data is not None:
-            response = requests.post(url=href, data=data, stream=True, timeout=TIMEOUT)
-        else:
-            response = requests.get(url=href, stream=True, timeout=TIMEOUT)
-    except requests.RequestException as error:
-        raise InvalidParameterValue(f"reference could not be fetched: {type(error).__name__}") from None
-    if response.status_code >= 400:
-        response.close()
-        raise InvalidParameterValue(f"fetching the reference failed with HTTP {response.status_code}")
-    return response
+    """A guard in place of PyWPS's own fetching, which has no host policy, no limits and no
+    timeout: Job.files fetches every remote href itself (candela.references.download).
+    Something reading a remote input's ``.file`` directly would be a bug: refuse to fetch."""
+    LOGGER.error("PyWPS was asked to fetch a reference itself; refused (Job.files fetches references)")
+    raise NoApplicableCode(FETCH_FAILED)
+
+
+_original_url_handler = ComplexInput.url_handler
+
+
+def url_handler_without_body_reference(self, inpt):
+    """PyWPS fetches a wps:BodyReference while it parses the request, in the server process,
+    with no timeout and no host policy: refuse it (the body can be sent in wps:Body)."""
+    if "bodyreference" in inpt:
+        raise InvalidParameterValue("wps:BodyReference is not supported; send the body in wps:Body",
+                                    inpt.get("identifier"))
+    return _original_url_handler(self, inpt)
 
 
 def _check_requested_outputs(process, wps_request):
@@ -127,6 +133,7 @@ def apply():
 
     ComplexInput._validate_file_input = staticmethod(validate_file_reference)
     UrlHandler._openurl = staticmethod(open_url)
+    ComplexInput.url_handler = url_handler_without_body_reference
 
     original_setup = Process.setup_outputs_from_wps_request
 

@@ -70,7 +70,7 @@ class SARChangeDetect(CandelaProcess):
         job.progress(0.0, f"Reading {len(images)} images")
         # A bad parameter names itself (ParameterError.input); other problems are the images'.
         with job.blame("images"):
-            result = sar.detect(images, job.workdir, progress=job.progress, **options)
+            result = sar.detect(images, job.workdir, progress=job.progress, max_pixels=job.max_pixels, **options)
         for identifier in ("change_map", "change_mask", "change_date", "quicklook"):
             job.output_file(identifier, result[identifier])
         job.output_json("summary", result["summary"])

@@ -73,7 +73,8 @@ class TrainAutoencoder(CandelaProcess):
                     description="images sent to TrainAutoencoder; no labels")
         folder = job.workdir / model_id
         with job.blame("before"):
-            metadata = training.train_model(pairs, folder, config, model_id, bands, data, progress=job.progress)
+            metadata = training.train_model(pairs, folder, config, model_id, bands, data, progress=job.progress,
+                                            max_pixels=job.max_pixels)
         publish(folder, model_id)
         job.output_json("model", metadata)
 

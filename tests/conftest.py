@@ -28,8 +28,10 @@ def shared_data():
 
 
 def write_config(path, root, url="http://127.0.0.1:5000", data_roots=(), candela=None, **server):
-    """A PyWPS config file for tests: everything under ``root``, served at ``url``; ``candela``
-    holds ``[candela]`` options, the other keywords ``[server]`` ones."""
+    """A PyWPS config file for tests: everything under ``root``, served at ``url``.
+
+    ``candela`` adds ``[candela]`` options; ``server`` overrides ``[server]`` ones.
+    """
     options = {
         "url": f"{url}/wps",
         "outputurl": f"{url}/outputs/",
@@ -69,8 +71,40 @@ def wps_app(server_root, data_root):
     import pywps.tests  # noqa: F401  (importing it disables logging...)
 
     logging.disable(logging.NOTSET)  # ...so turn logging back on for the suite
-    config = write_config(server_root / "test.cfg", server_root, data_roots=[data_root])
+    # The suite serves references from 127.0.0.1, which only an operator may allow.
+    config = write_config(server_root / "test.cfg", server_root, data_roots=[data_root],
+                          candela=dict(allowedhosts="127.0.0.0/8"))
     return wsgi.create_app([str(config)])
+
+
+@pytest.fixture
+def candela_settings(wps_app, server_root):
+    """``candela_settings(key=value, ...)`` sets ``[candela]`` options of :func:`wps_app` for one
+    test: here, and in the job workers, which read them from a configuration file added to
+    those they are started with."""
+    from pywps import configuration
+
+    from processes import config
+
+    saved, override = {}, server_root / "override.cfg"
+
+    def settings(**options):
+        for key, value in options.items():
+            saved.setdefault(key, configuration.CONFIG.get("candela", key, fallback=None))
+            configuration.CONFIG.set("candela", key, str(value))
+        lines = ["[candela]", *(f"{k} = {configuration.CONFIG.get('candela', k)}" for k in saved)]
+        override.write_text("\n".join(lines) + "\n")
+        if str(override) not in config.LOADED:
+            config.LOADED.append(str(override))
+
+    yield settings
+    if str(override) in config.LOADED:
+        config.LOADED.remove(str(override))
+    for key, value in saved.items():
+        if value is None:
+            configuration.CONFIG.remove_option("candela", key)
+        else:
+            configuration.CONFIG.set("candela", key, value)
 
 
 @pytest.fixture

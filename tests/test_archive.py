@@ -92,7 +92,7 @@ def test_extreme_compression_ratio_is_refused(tmp_path):
     zip_path = make_zip(tmp_path / "a.zip", [("zeros.bin", bytes(16 * 2**20))], compresslevel=9)
     member = zipfile.ZipFile(zip_path).infolist()[0]
     assert member.file_size / member.compress_size > archive.MAX_RATIO
-    assert_refused(zip_path, tmp_path / "out", "zip bomb")
+    assert_refused(zip_path, tmp_path / "out", "zip archive member .zeros.bin. expands more than 100 times")
 
 
 def test_lying_zip_bomb_is_refused_without_filling_the_disk(tmp_path):
@@ -177,3 +177,25 @@ def test_zipped_product_extracts_inside_the_target_only(tmp_path):
     product = sentinel2.read_product(target)
     assert product.level == "L2A"
     assert product.band_path("B04", 10).is_file()
+
+
+def test_members_each_below_the_limits_can_still_add_up_to_a_bomb(tmp_path, monkeypatch):
+    # 8 members of 512 KiB of zeros: each is under the 1 MiB floor, together 4 MiB from 4 kB.
+    members = [(f"S2A.SAFE/GRANULE/B{i:02d}.jp2", bytes(2**19)) for i in range(8)]
+    zip_path = make_zip(tmp_path / "a.zip", members, compresslevel=9)
+    assert max(m.file_size for m in zipfile.ZipFile(zip_path).infolist()) <= archive.RATIO_FLOOR
+    with monkeypatch.context() as patch:  # refused on the declared sizes, before extracting
+        patch.setattr(archive, "_extract_members", lambda *args: pytest.fail("extraction started"))
+        assert_refused(zip_path, tmp_path / "out", "the zip archive expands more than 100 times")
+    assert len(files_under(extract_zip(zip_path, tmp_path / "ok", max_ratio=2000))) == 8
+
+
+def test_the_ratio_of_bytes_really_written_is_checked(tmp_path, monkeypatch):
+    # Pretend the declared sizes passed the checks: the bytes written per compressed byte
+    # consumed must stop extraction.
+    monkeypatch.setattr(archive, "_check_members", lambda *args: None)
+    zip_path = make_zip(tmp_path / "a.zip", [(f"d/f{i}.bin", bytes(2**19)) for i in range(8)], compresslevel=9)
+    target = tmp_path / "out"
+    with pytest.raises(InputError, match="the zip archive expands more than 100 times"):
+        extract_zip(zip_path, target)
+    assert files_under(target) == []

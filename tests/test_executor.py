@@ -111,3 +111,12 @@ def test_a_worker_that_reports_is_not_failed(store):
     wait_for(lambda: all(child.poll() is not None for child in run.children.values()))
     run.run_once()
     assert store.get(job_id)["status"] == SUCCESSFUL and not run.children
+
+
+def test_a_job_claimed_by_a_supervisor_that_died_before_starting_it_is_recovered_at_once(store):
+    job_id = store.submit("P", {})
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    store.claim("here", 2, gone.pid)  # claimed, then the server died before starting a worker
+    executor(store, slots=0, heartbeat_timeout=3600).run_once()
+    assert store.get(job_id)["status"] == ACCEPTED, "re-queued without waiting for the heartbeat timeout"

@@ -81,7 +81,10 @@ def test_sync_and_async_jobs_finish_under_gunicorn(server):
 def test_a_job_outlives_the_gunicorn_worker_that_accepted_it(server):
     job_id, _ = submit(server, "Jpeg2Tiff", [("product_ref", product(server)), ("resolution", "10"),
                                              ("bands", "B02,B03,B04,B08")], output="image")
-    job = server.wait(job_id, until=("running", "successful"))
+    deadline = time.monotonic() + 60
+    while not (job := server.store.get(job_id))["pid"]:  # its worker has started
+        assert time.monotonic() < deadline and job["status"] in ("accepted", "running"), job
+        time.sleep(0.05)
     os.kill(job["supervisor"], signal.SIGKILL)  # the gunicorn worker whose executor started it
     assert server.wait(job_id)["status"] == SUCCESSFUL
     assert requests.get(f"{server.wps}?service=WPS&request=GetCapabilities", timeout=10).ok

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -15,7 +14,6 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 import rasterio
-import requests
 from rasterio.transform import from_origin
 
 from candela.jobs import FINAL
@@ -94,9 +92,9 @@ def test_six_queued_gdal_jobs_all_finish(servers):
     jobs = [server.wait(job_id, timeout=180) for job_id in ids]
     assert [j["status"] for j in jobs] == [SUCCESSFUL] * 6, [j["message"] for j in jobs]
     assert max_overlap(jobs) <= 2, "parallelprocesses = 2 holds"
+    assert len({j["pid"] for j in jobs}) == 6, "each job ran in a fresh worker"
     for job_id in ids:
         assert status_doc(server, job_id).xpath("//wps:ProcessSucceeded", namespaces=NS)
-        assert len({j["pid"] for j in jobs}) == 6, "each job ran in a fresh worker"
 
 
 def write_pair(folder):

@@ -5,7 +5,10 @@ import os
 import pytest
 
 from candela.errors import InputError
+from candela.fetch import FetchPolicy
+from candela.hosts import HostPolicy
 from candela.references import path_under_roots, resolve, safe_file_name
+from helpers.webserver import body, serving
 
 
 @pytest.fixture
@@ -52,11 +55,27 @@ def test_resolve_refuses_other_schemes(roots, tmp_path):
     data, _ = roots
     for reference in ("ftp://example.org/a.tif", "gopher://x/y", "file://otherhost/etc/passwd"):
         with pytest.raises(InputError):
-            resolve(reference, tmp_path, [data], 1000)
-    assert resolve((data / "sub" / "a.tif").as_uri(), tmp_path, [data], 1000).name == "a.tif"
+            resolve(reference, tmp_path, [data], FetchPolicy())
+    assert resolve((data / "sub" / "a.tif").as_uri(), tmp_path, [data], FetchPolicy()).name == "a.tif"
 
 
 def test_download_names_are_plain():
     assert safe_file_name("http://h/x/..%2F..%2Fetc%2Fpasswd") == "passwd"
     assert safe_file_name("http://h/a%20b%3Brm.tif") == "a_b_rm.tif"
     assert safe_file_name("http://h/") == "download"
+
+
+def test_downloads_of_the_same_name_do_not_overwrite_each_other(tmp_path):
+    policy = FetchPolicy(hosts=HostPolicy.parse("127.0.0.0/8"))
+    with serving({"/a/image.tif": body(b"first"), "/b/image.tif": body(b"second")}) as (base, _):
+        first = resolve(f"{base}/a/image.tif", tmp_path, [], policy)
+        second = resolve(f"{base}/b/image.tif", tmp_path, [], policy)
+    assert (first.name, second.name) == ("image.tif", "image.tif")
+    assert (first.read_bytes(), second.read_bytes()) == (b"first", b"second")
+
+
+def test_a_failed_download_leaves_nothing_behind(tmp_path):
+    with serving({"/big.tif": body(bytes(5000))}) as (base, _):
+        with pytest.raises(InputError, match="larger than"):
+            resolve(f"{base}/big.tif", tmp_path, [], FetchPolicy(hosts=HostPolicy.parse("127.0.0.0/8"), max_bytes=1000))
+    assert list(tmp_path.iterdir()) == []

@@ -8,7 +8,7 @@ import requests
 
 from conftest import ROOT
 from helpers.live import LiveServer, serve
-from test_wps import NS, exception_text, execute_xml, kvp, post, product_zip  # noqa: F401  (fixture)
+from test_wps import NS, exception_text, execute_xml, post, product_zip  # noqa: F401  (fixture)
 from wpsschema import assert_valid
 
 

@@ -498,7 +498,7 @@ def test_zipped_products_are_calibrated_onto_the_common_grid(series, tmp_path, m
         archive.writestr("product.SAFE/manifest.safe", "<xml/>")
     calls = []
 
-    def read_product(path):
+    def read_product(path, max_pixels):
         return SimpleNamespace(path=path, polarisations=("VV", "VH"), start_time=START - timedelta(days=12))
 
     def calibrate(product, destination, *, crs=None, resolution=10.0, grid=None, progress=None):
@@ -514,12 +514,12 @@ def test_zipped_products_are_calibrated_onto_the_common_grid(series, tmp_path, m
     assert [i["name"] for i in result["summary"]["images"]] == ["product.zip", images[1][0]]
     later = tmp_path / "later.zip"
     later.write_bytes(product_zip.read_bytes())
-    monkeypatch.setattr(sentinel1, "read_product", lambda path: SimpleNamespace(
+    monkeypatch.setattr(sentinel1, "read_product", lambda path, max_pixels: SimpleNamespace(
         path=path, polarisations=("VV", "VH"), start_time=START + timedelta(days=100)))
     sar.detect([images[0], ("later.zip", later)], tmp_path)
     crs, transform, width, height = calls[-1]
     assert (transform, width, height) == (TRANSFORM, 260, 200) and crs == "EPSG:32631"
-    monkeypatch.setattr(sentinel1, "read_product", lambda path: SimpleNamespace(
+    monkeypatch.setattr(sentinel1, "read_product", lambda path, max_pixels: SimpleNamespace(
         path=path, polarisations=("HH", "HV"), start_time=START))
     with pytest.raises(InputError, match="later.zip: .*VV and VH are needed"):
         sar.detect([images[1], ("later.zip", later)], tmp_path)

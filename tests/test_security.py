@@ -15,9 +15,11 @@ from xml.sax.saxutils import escape
 
 import pytest
 
+from candela.fetch import FETCH_FAILED
 from candela.synthetic import write_product
 from processes.base import Job, OutsideJobFolders
 from test_wps import NS, exception_text, execute_xml, output_path, outputs_of, post
+from helpers.webserver import body, serving
 from wpsschema import assert_valid
 
 
@@ -143,7 +145,8 @@ def test_error_page_behind_a_reference_is_not_taken_as_input(wps, web):
     base, _ = web
     for inputs in ([("images", ("href", f"{base}/missing.tif"))], [("images_ref", f"{base}/missing.tif")]):
         text = failed_text(post(wps, execute_xml("ExtractInfo", inputs, outputs=[("pairs", False)])))
-        assert "images" in text and "404" in text
+        # The status is not told: it would tell which hosts and ports answer (see test_fetch).
+        assert "images" in text and FETCH_FAILED in text and "404" not in text
 
 
 def test_html_page_given_as_product_is_rejected_clearly(wps, web):
@@ -243,3 +246,51 @@ def test_a_job_publishes_only_from_its_own_folders(wps_app, server_root, tmp_pat
                     workdir / "link.tif", workdir, outputs / "u1", "/etc/passwd"):
         with pytest.raises(OutsideJobFolders):
             job.inside(outside)
+
+
+def test_references_to_internal_hosts_are_refused_unless_allowed(wps, candela_settings):
+    candela_settings(allowedhosts="")  # the packaged default: public addresses only
+    with serving({"/internal.tif": body(b"internal")}) as (base, seen):
+        for inputs in ([("images", ("href", f"{base}/internal.tif"))], [("images_ref", f"{base}/internal.tif")]):
+            text = failed_text(post(wps, execute_xml("ExtractInfo", inputs, outputs=[("pairs", False)])))
+            assert inputs[0][0] in text and FETCH_FAILED in text
+        assert seen == []
+
+
+def test_a_body_reference_is_not_fetched(wps):
+    with serving({"/body.xml": body(b"<GetFeature/>"), "/wfs": body(b"features")}) as (base, seen):
+        xml = execute_xml("ExtractInfo", [("images", ("href", f"{base}/wfs"))]).replace(
+            f'<wps:Reference xlink:href="{base}/wfs"/>',
+            f'<wps:Reference xlink:href="{base}/wfs" method="POST">'
+            f'<wps:BodyReference xlink:href="{base}/body.xml"/></wps:Reference>')
+        response = post(wps, xml)
+        assert response.status_code == 400 and "BodyReference" in failed_text(response)
+        assert seen == []
+
+
+def test_the_download_budget_spans_all_references_of_a_request(wps, candela_settings):
+    candela_settings(maxdownload="0.01mb")  # 10485 bytes
+    with serving({f"/{name}.tif": body(bytes(4000)) for name in "abc"}) as (base, seen):
+        inputs = [("images", ("href", f"{base}/a.tif")), ("images_ref", f"{base}/b.tif {base}/c.tif")]
+        text = failed_text(post(wps, execute_xml("ExtractInfo", inputs, outputs=[("pairs", False)])))
+        assert "Input images_ref: the references of this request add up to more than the 10.2 KiB allowed" in text
+        assert len(seen) == 3  # the upload href and the _ref literals share one budget
+
+
+def test_archive_limits_come_from_the_configuration(wps, data_root, candela_settings):
+    product = write_product(data_root / "members", level="L2A", size_10m=60,
+                            sensing_time=datetime(2020, 3, 3, tzinfo=timezone.utc), zipped=True)
+    candela_settings(maxmembers=5)
+    text = failed_text(post(wps, execute_xml("Jpeg2Tiff", [("product_ref", f"members/{product.name}")],
+                                             outputs=[("image", True)])))
+    assert "Input product" in text and "more than the 5 allowed" in text
+
+
+def test_pywps_never_fetches_a_reference_itself(wps_app):
+    from pywps.exceptions import NoApplicableCode
+    from pywps.inout.basic import UrlHandler
+
+    with serving({"/a.tif": body(b"image")}) as (base, seen):
+        with pytest.raises(NoApplicableCode):
+            UrlHandler._openurl(f"{base}/a.tif")
+        assert seen == []

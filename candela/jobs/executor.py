@@ -39,12 +39,15 @@ EXIT_GRACE = 5
 def worker_alive(pid, job_id):
     """Whether ``pid`` is a live (non-zombie) worker of ``job_id`` on this host. The job id in
     its command line guards against a recycled pid."""
-    try:
-        with open(f"/proc/{int(pid)}/cmdline", "rb") as cmdline:
-            if str(job_id).encode() not in cmdline.read():
-                return False
-    except (OSError, ValueError, TypeError):
-        return False
+    for attempt in range(3):
+        try:
+            with open(f"/proc/{int(pid)}/cmdline", "rb") as cmdline:
+                text = cmdline.read()
+        except (OSError, ValueError, TypeError):
+            return False
+        if text:
+            return str(job_id).encode() in text and process_alive(pid)
+        time.sleep(0.02)  # just after exec the kernel shows an empty command line for a moment
     return process_alive(pid)
 
 
@@ -178,13 +181,14 @@ class Executor:
         for job in self.store.running_on(self.host):
             if job["job_id"] in self.children:
                 continue
-            if job["supervisor"] != os.getpid() and process_alive(job["supervisor"]):
+            mine = job["supervisor"] == os.getpid()
+            if not mine and process_alive(job["supervisor"]):
                 continue  # another server process on this host supervises it
             pid = job["pid"]
             if pid and worker_alive(pid, job["job_id"]):
                 self._stop_if_overdue(job, pid, now)  # a worker left by an earlier server: let it finish
-            elif pid or job["heartbeat"] < now - self.heartbeat_timeout:
-                self._recover(job)
+            elif pid or not mine or job["heartbeat"] < now - self.heartbeat_timeout:
+                self._recover(job)  # its worker is gone, or its supervisor died before starting one
 
     def _stop_if_overdue(self, job, pid, now):
         """Fail and kill a live worker past the wall-clock limit, or whose heartbeat stopped."""

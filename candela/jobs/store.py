@@ -6,10 +6,11 @@ change of state is one conditional UPDATE, so two servers racing for a job, or a
 finishing while a reaper fails it, cannot both win.
 
 Backends: a file SQLite database (embedded default) or PostgreSQL, through SQLAlchemy.
-SQLite runs in WAL mode with a busy timeout, and every transaction starts with
-``BEGIN IMMEDIATE``: a transaction that read and then wants to write would otherwise fail at
-once with "database is locked" when another process wrote in between (the busy timeout does
-not apply to that upgrade). Taking the write lock up front makes writers queue instead.
+SQLite runs in WAL mode with a busy timeout, and every transaction but the store's plain
+reads starts with ``BEGIN IMMEDIATE``: a transaction that read and then wants to write would
+otherwise fail at once with "database is locked" when another process wrote in between (the
+busy timeout does not apply to that upgrade). Taking the write lock up front makes writers
+queue instead; readers never wait in WAL mode.
 """
 
 import json
@@ -80,7 +81,9 @@ def _sqlite_connect(dbapi_connection, connection_record):
 @event.listens_for(Engine, "begin")
 def _sqlite_begin(connection):
     if connection.dialect.name == "sqlite":
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # Readers in WAL mode neither wait nor block: only the store's reads say they are reads.
+        reading = connection.get_execution_options().get("candela_read")
+        connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
 
 def create_engine(url):
@@ -120,7 +123,7 @@ class JobStore:
 
     def get(self, job_id):
         """The job as a dict (``request`` and ``result`` decoded), or None."""
-        with self.engine.connect() as db:
+        with self._reading() as db:
             row = db.execute(sa.select(JOBS).where(JOBS.c.job_id == str(job_id))).mappings().first()
         return _decoded(row)
 
@@ -133,13 +136,13 @@ class JobStore:
             query = query.where(JOBS.c.process == process)
         if limit:
             query = query.limit(limit).offset(offset)
-        with self.engine.connect() as db:
+        with self._reading() as db:
             return [_decoded(row) for row in db.execute(query).mappings()]
 
     def counts(self):
         """How many jobs are in each status."""
         query = sa.select(JOBS.c.status, sa.func.count()).group_by(JOBS.c.status)
-        with self.engine.connect() as db:
+        with self._reading() as db:
             return dict(db.execute(query).all())
 
     # Running
@@ -197,12 +200,12 @@ class JobStore:
     def stale(self, before):
         """Running jobs whose last heartbeat is older than ``before`` (epoch seconds)."""
         query = sa.select(JOBS).where(JOBS.c.status == RUNNING, JOBS.c.heartbeat < before)
-        with self.engine.connect() as db:
+        with self._reading() as db:
             return [_decoded(row) for row in db.execute(query).mappings()]
 
     def running_on(self, host):
         query = sa.select(JOBS).where(JOBS.c.status == RUNNING, JOBS.c.host == host)
-        with self.engine.connect() as db:
+        with self._reading() as db:
             return [_decoded(row) for row in db.execute(query).mappings()]
 
     def delete(self, job_ids):
@@ -214,6 +217,9 @@ class JobStore:
             return db.execute(JOBS.delete().where(JOBS.c.job_id.in_(job_ids), JOBS.c.status.in_(FINAL))).rowcount
 
     # Internals
+
+    def _reading(self):
+        return self.engine.connect().execution_options(candela_read=True)
 
     def _update(self, job_id, statuses, **values):
         with self.engine.begin() as db:

@@ -43,6 +43,8 @@ class LiveServer:
         self.port = free_port()
         self.command = command(self.port)
         self.base = f"http://127.0.0.1:{self.port}"
+        # Tests serve references from 127.0.0.1: allow it, as an operator would an internal archive.
+        candela = {"allowedhosts": "127.0.0.0/8", **(candela or {})}
         self.config = write_config(root / "live.cfg", root, url=self.base, data_roots=data_roots,
                                    candela=candela, **server)
         self.store = JobStore(f"sqlite:///{root / 'jobs.sqlite'}")
