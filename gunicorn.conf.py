@@ -19,6 +19,9 @@ limit_request_line = 8190
 # Idle keep-alive connections and clients that stop sending are dropped after this many seconds.
 keepalive = 5
 graceful_timeout = 30
+# A worker whose event loop is blocked this long is restarted; above the job store's SQLite busy
+# timeout (20 s), the longest a database call may block it.
+timeout = 60
 
 EXCEPTION_414 = (
     b'<?xml version="1.0" encoding="UTF-8"?>\n'

@@ -32,10 +32,25 @@ def create_app(cfgfiles=None, processes=None):
 
     service = CandelaService(processes)
     outputs = configuration.get_config_value("server", "outputpath")
-    return DispatcherMiddleware(not_found, {
+    return RunningJobs(service.executor, DispatcherMiddleware(not_found, {
         "/wps": BoundedRequests(service),
         "/outputs": SharedDataMiddleware(not_found, {"/": outputs}),
-    })
+    }))
+
+
+class RunningJobs:
+    """Runs the executor in this process from the start, and again after a fork (a gunicorn
+    worker forked from a preloading master): queued jobs start and dead workers are noticed
+    without waiting for a WPS request."""
+
+    def __init__(self, executor, app):
+        self.executor = executor
+        self.app = app
+        executor.ensure_started()
+
+    def __call__(self, environ, start_response):
+        self.executor.ensure_started()
+        return self.app(environ, start_response)
 
 
 class BoundedRequests:

@@ -7,21 +7,20 @@ from pathlib import Path
 
 from pywps import configuration, dblog
 
-from candela.jobs.store import FINAL
+from candela.jobs.store import UNFINISHED
 
-from .service import executor_for_config
+from .service import store_for_config
 
 
 def cleanup(max_age, now=None):
     """Remove outputs, status documents, work folders and records of jobs that ended more than
     ``max_age`` ago, and PyWPS's request log of that age. Unfinished jobs are kept whatever
     their age. Returns how many of each were removed."""
-    store, _ = executor_for_config()
+    store = store_for_config()
     now = now or datetime.now()
     cutoff = (now - max_age).timestamp()
-    unfinished = {job["job_id"] for job in store.jobs() if job["status"] not in FINAL}
-    old = [job["job_id"] for job in store.jobs(status=FINAL) if (job["finished"] or job["created"]) < cutoff]
-    removed = {"jobs": store.delete(old), "outputs": 0, "workdirs": 0}
+    unfinished = {job["job_id"] for job in store.jobs(status=UNFINISHED)}
+    removed = {"jobs": store.delete(store.ended_before(cutoff)), "outputs": 0, "workdirs": 0}
 
     session = dblog.get_session()
     try:

@@ -83,6 +83,10 @@ def validate_file_reference(href):
     parsed = urlparse(href or "")
     if parsed.scheme != "file" or not parsed.path:
         raise FileURLNotSupported("Invalid file reference")
+    if not parsed.path.startswith("/") or "%" in parsed.path:
+        # PyWPS opens the path as written, relative to its working folder and not unquoted:
+        # only a plain absolute path is checked and opened alike.
+        raise FileURLNotSupported("file references must be plain absolute paths (file:///...)")
     try:
         path_under_roots(unquote(parsed.path), data_roots())
     except InputError:

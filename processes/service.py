@@ -27,7 +27,7 @@ from pywps.response.status import WPS_STATUS
 
 from candela.jobs import FINAL, JobStore, QueueFull
 from candela.jobs.executor import Executor
-from candela.jobs.store import new_job_id
+from candela.jobs.store import ACCEPTED, new_job_id
 
 from . import config
 from .statusdoc import mark_failed, status_document, write_status_document
@@ -39,22 +39,25 @@ BOOLEAN_WORDS = {"true": True, "false": False, "1": True, "0": False}
 #: Seconds between two looks at the store while a synchronous client waits.
 SYNC_POLL = 0.1
 
-_EXECUTORS = {}  # one executor per job database in a process
+_STORES, _EXECUTORS = {}, {}  # one of each per job database in a process
 
 
 class JobResponse(ExecuteResponse):
     """PyWPS's Execute response, with status documents written whole (see :mod:`.statusdoc`)
     and progress recorded in the job store."""
 
-    job_store = None
+    job_store = attempt = None
 
     def _update_status(self, status, message, status_percentage, clean=True):
+        if self.job_store is not None and status == WPS_STATUS.STARTED and \
+                not self.job_store.progress(self.uuid, status_percentage or 0, message, self.attempt):
+            # The job was ended elsewhere (dismissed, failed by an executor): what was said stands.
+            LOGGER.warning("Job %s was ended elsewhere; its worker stops", self.uuid)
+            os._exit(3)
         self.message, self.status, self.status_percentage = message, status, status_percentage
         self._update_status_doc()
         if self.store_status_file:
             write_status_document(self.process.status_location, self.doc)
-        if self.job_store is not None and status == WPS_STATUS.STARTED:
-            self.job_store.progress(self.uuid, status_percentage or 0, message)
         if clean and status in (WPS_STATUS.SUCCEEDED, WPS_STATUS.FAILED):
             self.process.clean()
 
@@ -82,38 +85,52 @@ class CandelaService(Service):
             raise MissingParameterValue("Execute needs the identifier of a process", "identifier")
         if identifier not in self.processes:
             raise InvalidParameterValue(f"Unknown process {identifier!r}", "identifier")
+        max_queued = int(configuration.get_config_value("server", "maxprocesses"))
+        self._check_queue(max_queued)  # before anything is written
         job_id = new_job_id()
         folder = job_folder(job_id)
-        process = self.processes[identifier]
-        process = prepare(process, job_id, folder)
-        raw_inputs = copy.deepcopy(wps_request.inputs)
-        self.parse_inputs(process, wps_request)
-        process.setup_outputs_from_wps_request(wps_request)
         asynchronous = wps_request.store_execute == "true" and wps_request.status == "true"
-        response = JobResponse(wps_request, uuid=job_id, process=process)
-        response.store_status_file = asynchronous
-        if asynchronous:
-            # The document must exist before the client learns its address.
-            response._update_status(WPS_STATUS.ACCEPTED, "Accepted, waiting for a worker", 0, clean=False)
         try:
+            # Inputs are checked here with a scratch work folder (PyWPS links file:// inputs
+            # into it); the worker checks them again into its own.
+            process = prepare(self.processes[identifier], job_id, folder, "check")
+            raw_inputs = copy.deepcopy(wps_request.inputs)
+            self.parse_inputs(process, wps_request)
+            process.setup_outputs_from_wps_request(wps_request)
+            shutil.rmtree(folder / "check", ignore_errors=True)
+            response = JobResponse(wps_request, uuid=job_id, process=process)
+            response.store_status_file = asynchronous
+            if asynchronous:
+                # The document must exist before the client learns its address.
+                response._update_status(WPS_STATUS.ACCEPTED, "Accepted, waiting for a worker", 0, clean=False)
             self.store.submit(process_path(process), save_request(wps_request, raw_inputs, folder),
-                              mode="async" if asynchronous else "sync", protocol="wps",
-                              max_queued=int(configuration.get_config_value("server", "maxprocesses")),
+                              mode="async" if asynchronous else "sync", protocol="wps", max_queued=max_queued,
                               job_id=job_id)
-        except QueueFull as full:
+        except BaseException as error:
             shutil.rmtree(folder, ignore_errors=True)
             status_document(job_id).unlink(missing_ok=True)
-            raise ServerBusy(f"The job queue is full ({full}). Please try later.") from None
+            if isinstance(error, QueueFull):
+                raise ServerBusy(f"The job queue is full ({error}). Please try later.") from None
+            raise
         if self.executor is not None:
             self.executor.wake()
         if asynchronous:
             return response
         return self._wait(job_id, response)
 
+    def _check_queue(self, max_queued):
+        waiting = self.store.counts().get(ACCEPTED, 0)
+        if 0 <= max_queued <= waiting:
+            raise ServerBusy(f"The job queue is full ({waiting} jobs are waiting, the most this server queues). "
+                             "Please try later.")
+
     def _wait(self, job_id, response):
         """Wait for a synchronous job's end; give its response what the worker produced."""
         while True:
             job = self.store.get(job_id)
+            if job is None:  # removed by an operator's cleanup
+                response._update_status(WPS_STATUS.FAILED, "The job was removed before it ended", 100, clean=False)
+                return response
             if job["status"] in FINAL:
                 break
             time.sleep(SYNC_POLL)
@@ -184,12 +201,12 @@ def job_folder(job_id):
     return Path(configuration.get_config_value("server", "workdir")) / str(job_id)
 
 
-def prepare(process, job_id, folder):
+def prepare(process, job_id, folder, workdir="run"):
     """A copy of ``process`` for one job: its id, and its work folder inside the job folder."""
     process = copy.deepcopy(process)
     process._set_uuid(job_id)
     process._setup_status_storage()
-    process.set_workdir(str(folder / "run"))
+    process.set_workdir(str(folder / workdir))
     return process
 
 
@@ -271,14 +288,13 @@ def job_ended(job, message):
 
 def dismiss(job_id, message="Dismissed at the operator's request"):
     """Cancel a queued or running job (its executor stops its worker); say what happened."""
-    store, executor = executor_for_config()
-    job = store.get(job_id)
+    store = store_for_config()
+    job = store.state(job_id)
     if job is None:
         return f"No job {job_id}"
     if not store.dismiss(job_id, message):
-        return f"Job {job_id} had already ended ({store.get(job_id)['status']})"
+        return f"Job {job_id} had already ended ({store.state(job_id)['status']})"
     job_ended(job, message)
-    executor.wake()
     return f"Job {job_id} dismissed"
 
 
@@ -287,17 +303,24 @@ def dismiss(job_id, message="Dismissed at the operator's request"):
 def worker_command(job):
     """How a worker process is started for ``job`` (see :mod:`processes.worker`)."""
     options = [arg for path in config.LOADED for arg in ("--config", path)]
-    return [sys.executable, "-m", "processes.worker", *options, job["job_id"]]
+    return [sys.executable, "-m", "processes.worker", *options, "--attempt", str(job["attempts"]), job["job_id"]]
+
+
+def store_for_config():
+    """The job store of the loaded configuration (one per database in a process)."""
+    url = configuration.get_config_value("logging", "database")
+    if url not in _STORES:
+        _STORES[url] = JobStore(url)
+    return _STORES[url]
 
 
 def executor_for_config():
     """The job store and executor of the loaded configuration (one each per database)."""
-    url = configuration.get_config_value("logging", "database")
-    if url not in _EXECUTORS:
-        store = JobStore(url)
+    store = store_for_config()
+    if store.url not in _EXECUTORS:
         # Workers import the same code as this process, tests' own processes included.
         path = os.pathsep.join(p for p in sys.path if p and os.path.isabs(p) and os.path.isdir(p))
-        executor = Executor(
+        _EXECUTORS[store.url] = Executor(
             store, worker_command,
             slots=int(configuration.get_config_value("server", "parallelprocesses")),
             walltime=config.seconds("walltime", "6h"),
@@ -307,6 +330,4 @@ def executor_for_config():
             on_ended=job_ended, cwd=str(config.HERE),
             env={**os.environ, "PYTHONPATH": path},
         )
-        _EXECUTORS[url] = (store, executor)
-    return _EXECUTORS[url]
-
+    return store, _EXECUTORS[store.url]

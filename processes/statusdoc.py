@@ -12,6 +12,8 @@ import os
 import time
 from pathlib import Path
 
+from xml.sax.saxutils import escape
+
 from lxml import etree
 from pywps import configuration
 
@@ -50,7 +52,10 @@ def mark_failed(path, message):
     path = Path(path)
     if not path.is_file():
         return
-    tree = etree.parse(str(path), xml_parser())
+    try:
+        tree = etree.parse(str(path), xml_parser())
+    except etree.XMLSyntaxError:  # e.g. cut short by a full disk: start again from nothing
+        tree = etree.ElementTree(etree.fromstring(bare_document(path.stem)))
     status = tree.find(f"{{{WPS_NS}}}Status")
     if status is None:
         return
@@ -64,3 +69,17 @@ def mark_failed(path, message):
     for output in tree.findall(f"{{{WPS_NS}}}ProcessOutputs"):
         tree.getroot().remove(output)  # a failed job has no outputs
     write_status_document(path, etree.tostring(tree, xml_declaration=True, encoding="UTF-8"))
+
+
+def bare_document(job_id):
+    """The smallest valid status document of a job whose own document is unreadable."""
+    service = configuration.get_config_value("server", "url")
+    outputs = configuration.get_config_value("server", "outputurl")
+    return (
+        f'<wps:ExecuteResponse xmlns:wps="{WPS_NS}" xmlns:ows="{OWS_NS}" service="WPS" version="1.0.0" '
+        f'xml:lang="en-US" serviceInstance="{escape(service)}?service=WPS&amp;request=GetCapabilities" '
+        f'statusLocation="{escape(outputs.rstrip("/"))}/{escape(job_id)}.xml">'
+        '<wps:Process wps:processVersion="unknown"><ows:Identifier>unknown</ows:Identifier>'
+        '<ows:Title>unknown</ows:Title></wps:Process><wps:Status creationTime="1970-01-01T00:00:00Z">'
+        '<wps:ProcessAccepted>unknown</wps:ProcessAccepted></wps:Status></wps:ExecuteResponse>'
+    )

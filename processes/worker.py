@@ -26,7 +26,7 @@ from werkzeug.datastructures import MIMEAccept
 from werkzeug.http import parse_accept_header
 
 from candela.jobs import JobStore
-from candela.jobs.store import FAILED, RUNNING, SUCCESSFUL
+from candela.jobs.store import FAILED, SUCCESSFUL
 
 from . import config
 from .service import CandelaService, JobResponse, final_state, job_folder, load_request, prepare
@@ -41,15 +41,15 @@ INTERNAL = "Process failed, please check server error log"
 class Heartbeat(threading.Thread):
     """Beats the job's heartbeat; ends the process when the job was ended by someone else."""
 
-    def __init__(self, store, job_id, interval):
+    def __init__(self, store, job_id, attempt, interval):
         super().__init__(name="candela-heartbeat", daemon=True)
-        self.store, self.job_id, self.interval = store, job_id, interval
+        self.store, self.job_id, self.attempt, self.interval = store, job_id, attempt, interval
         self.done = threading.Event()
 
     def run(self):
         while not self.done.wait(self.interval):
             try:
-                still_running = self.store.beat(self.job_id)
+                still_running = self.store.beat(self.job_id, self.attempt)
             except Exception:  # the database may be busy for a moment; the next beat will tell
                 LOGGER.warning("Job %s: heartbeat not recorded", self.job_id, exc_info=True)
                 continue
@@ -64,6 +64,15 @@ def limit_cpu(seconds):
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     soft = int(seconds)
     resource.setrlimit(resource.RLIMIT_CPU, (soft, soft + 30))
+
+
+def offer_to_the_oom_killer():
+    """When memory runs out, the kernel should end a job, not the server that accepted it."""
+    try:
+        with open("/proc/self/oom_score_adj", "w") as score:
+            score.write("1000")
+    except OSError:
+        pass
 
 
 def load_process(path):
@@ -88,7 +97,7 @@ def restore_request(saved, folder):
 
 def run_job(store, job):
     """Run a claimed job to its end and record that end; return the final status."""
-    job_id = job["job_id"]
+    job_id, attempt = job["job_id"], job["attempts"]
     folder = job_folder(job_id)
     process = load_process(job["process"])
     service = CandelaService([process], store=store, executor=None)
@@ -97,7 +106,7 @@ def run_job(store, job):
     wps_request = restore_request(job["request"], folder)
     response = JobResponse(wps_request, uuid=job_id, process=process)
     response.store_status_file = job["mode"] == "async"
-    response.job_store = store
+    response.job_store, response.attempt = store, attempt
     try:
         service.parse_inputs(process, wps_request)
         process.setup_outputs_from_wps_request(wps_request)
@@ -115,9 +124,9 @@ def run_job(store, job):
             LOGGER.exception("Job %s: storing its results failed", job_id)
             fail(response, STORE_FAILED)
     status = SUCCESSFUL if response.status == WPS_STATUS.SUCCEEDED else FAILED
-    if not store.finish(job_id, status, response.message, result=final_state(response)):
-        ended = store.get(job_id)
-        if response.store_status_file and ended:
+    if not store.finish(job_id, status, response.message, result=final_state(response), attempt=attempt):
+        ended = store.state(job_id)  # ended meanwhile by someone else: what they said stands
+        if response.store_status_file and ended and ended["status"] != SUCCESSFUL:
             mark_failed(status_document(job_id), ended["message"])
         status = ended["status"] if ended else status
     if configuration.get_config_value("server", "cleantempdir"):
@@ -151,18 +160,20 @@ def fail(response, message):
 def main(argv=None):
     parser = argparse.ArgumentParser(description="Run one claimed job (started by the executor)")
     parser.add_argument("--config", action="append", default=[], help="configuration file, after the packaged one")
+    parser.add_argument("--attempt", type=int, required=True, help="the run of the job this worker serves")
     parser.add_argument("job_id")
     args = parser.parse_args(argv)
     config.load_config(args.config)
     level = configuration.get_config_value("logging", "level") or "INFO"
     logging.basicConfig(level=level, format=f"%(asctime)s %(levelname)s job {args.job_id[:8]}: %(message)s")
     store = JobStore(configuration.get_config_value("logging", "database"))
-    job = store.get(args.job_id)
-    if job is None or job["status"] != RUNNING:
-        LOGGER.error("Job %s is not a running job; nothing to do", args.job_id)
+    if not store.set_pid(args.job_id, os.getpid(), args.attempt):
+        LOGGER.error("Job %s is not running as run %s; nothing to do", args.job_id, args.attempt)
         return 1
+    job = store.get(args.job_id)
     limit_cpu(config.seconds("cputime", "12h"))
-    heartbeat = Heartbeat(store, args.job_id, config.seconds("heartbeat", "10s"))
+    offer_to_the_oom_killer()
+    heartbeat = Heartbeat(store, args.job_id, args.attempt, config.seconds("heartbeat", "10s"))
     heartbeat.start()
     try:
         run_job(store, job)

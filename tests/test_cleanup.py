@@ -12,7 +12,7 @@ from candela.jobs.store import FINAL, RUNNING
 from conftest import ROOT
 from processes.cleanup import cleanup
 from processes.config import parse_age
-from processes.service import executor_for_config
+from processes.service import store_for_config
 from test_wps import execute_xml, output_path, post, product_zip  # noqa: F401  (fixture)
 from wpsschema import assert_valid
 
@@ -26,7 +26,7 @@ def wait_final(store, job_id, timeout=60):
 
 
 def test_cleanup_removes_old_ended_jobs_and_keeps_recent_and_unfinished(wps, product_zip, server_root):
-    store, _ = executor_for_config()
+    store = store_for_config()
     xml = execute_xml("Jpeg2Tiff", [("product_ref", f"products/{product_zip.name}"), ("resolution", "60"),
                                     ("bands", "B02")], outputs=[("image", True)], status=True)
     status_file = output_path(assert_valid(post(wps, xml).data).get("statusLocation"), server_root)

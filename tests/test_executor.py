@@ -59,7 +59,7 @@ def test_slots_hold_and_ended_workers_free_them(store):
     ids = [store.submit("P", {}) for _ in range(5)]
     run.run_once()
     assert store.counts() == {RUNNING: 2, ACCEPTED: 3}
-    wait_for(lambda: all(child.poll() is not None for child in run.children.values()))
+    wait_for(lambda: all(child.poll() is not None for child, _ in run.children.values()))
     run.run_once()  # the two ended without reporting: failed; two more start
     assert [store.get(i)["status"] for i in ids[:2]] == [FAILED, FAILED]
     assert "without reporting a result" in store.get(ids[0])["message"]
@@ -92,7 +92,7 @@ def test_a_live_sibling_executors_jobs_are_left_to_it(store):
     sibling = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         store.claim("here", 2, sibling.pid)
-        store.set_pid(job_id, 999999)  # a worker that is gone
+        store.set_pid(job_id, 999999, 1)  # a worker that is gone
         executor(store, slots=0).run_once()
         assert store.get(job_id)["status"] == RUNNING
         sibling.kill()
@@ -108,7 +108,7 @@ def test_a_worker_that_reports_is_not_failed(store):
     job_id = store.submit("P", {})
     run.run_once()
     store.finish(job_id, SUCCESSFUL, "done")
-    wait_for(lambda: all(child.poll() is not None for child in run.children.values()))
+    wait_for(lambda: all(child.poll() is not None for child, _ in run.children.values()))
     run.run_once()
     assert store.get(job_id)["status"] == SUCCESSFUL and not run.children
 

@@ -217,6 +217,7 @@ def test_a_dismissed_job_is_stopped(servers):
     while os.path.exists(f"/proc/{running['pid']}/cmdline") and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not os.path.exists(f"/proc/{running['pid']}/cmdline"), "the worker was stopped"
+    assert "Dismissed" in failure_text(status_doc(server, job_id)), "its progress did not overwrite that"
 
 
 # Dying servers

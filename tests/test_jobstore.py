@@ -82,9 +82,9 @@ def _hammer(url, rounds, errors):
         for n in range(rounds):
             job_id = store.submit("P", {"n": n})
             job = store.claim(f"h{os.getpid()}", 10**6, os.getpid())
-            store.progress(job["job_id"], 50, "half")
-            store.beat(job["job_id"])
-            store.finish(job["job_id"], SUCCESSFUL, "done", result={"n": n})
+            store.progress(job["job_id"], 50, "half", job["attempts"])
+            store.beat(job["job_id"], job["attempts"])
+            store.finish(job["job_id"], SUCCESSFUL, "done", result={"n": n}, attempt=job["attempts"])
             store.get(job_id)
     except Exception as error:  # noqa: BLE001  (reported to the test)
         errors.put(repr(error))
@@ -105,7 +105,7 @@ def test_concurrent_writers_never_see_database_is_locked(url):
 def test_state_changes_are_conditional(url):
     store = JobStore(url)
     job_id = store.submit("P", {})
-    assert not store.beat(job_id), "a queued job has no heartbeat"
+    assert not store.beat(job_id, 0), "a queued job has no heartbeat"
     assert store.claim("h", 1, 1)["job_id"] == job_id
     assert store.claim("h", 5, 1) is None, "nothing left to claim"
     assert store.finish(job_id, FAILED, "worker died")
@@ -132,7 +132,7 @@ def test_requeue_dismiss_and_delete(url):
     store = JobStore(url)
     job_id = store.submit("P", {"x": 1})
     store.claim("h", 1, 1)
-    assert store.requeue(job_id)
+    assert store.requeue(job_id, 1)
     job = store.get(job_id)
     assert job["status"] == ACCEPTED and job["attempts"] == 1 and job["request"] == {"x": 1}
     assert store.claim("h", 1, 1)["attempts"] == 2
@@ -140,6 +140,25 @@ def test_requeue_dismiss_and_delete(url):
     assert store.dismiss(job_id)
     assert store.get(job_id)["status"] == DISMISSED
     assert store.delete([job_id]) == 1 and store.get(job_id) is None
+
+
+def test_only_the_current_run_of_a_job_changes_it(url):
+    """A worker, or a judgement made on what was read of a job, belongs to one run (attempt):
+    once the job was re-queued and claimed again, the old run changes nothing."""
+    store = JobStore(url)
+    job_id = store.submit("P", {})
+    first = store.claim("h", 2, 1)["attempts"]
+    assert store.requeue(job_id, first)
+    second = store.claim("h", 2, 1)["attempts"]
+    assert second == first + 1
+    assert not store.requeue(job_id, first), "a stale requeue does not run the job a third time"
+    assert not store.beat(job_id, first) and not store.progress(job_id, 50, "old", first)
+    assert not store.set_pid(job_id, 123, first)
+    assert not store.finish(job_id, FAILED, "the old worker died", attempt=first)
+    assert store.state(job_id)["status"] == RUNNING
+    assert store.beat(job_id, second)
+    assert store.finish(job_id, SUCCESSFUL, "done", attempt=second)
+    assert "request" not in store.state(job_id), "states leave the request out"
 
 
 def test_stale_jobs_are_found_by_heartbeat(url):

@@ -21,10 +21,12 @@ def refused(response, locator, *words):
     return text
 
 
-def test_unknown_inputs_are_refused_naming_them(wps, product_zip):
+def test_unknown_inputs_are_refused_naming_them(wps, product_zip, server_root):
+    before = set((server_root / "work").iterdir())
     xml = execute_xml("Jpeg2Tiff", [("product_ref", f"products/{product_zip.name}"), ("bandz", "B02")],
-                      outputs=[("image", True)])
+                      outputs=[("image", True)], status=True)
     refused(post(wps, xml), "bandz", "Unknown input", "bands")
+    assert set((server_root / "work").iterdir()) == before, "a refused request leaves no job folder"
 
 
 @pytest.mark.parametrize("value", ["maybe", "yes please", "2"])

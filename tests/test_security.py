@@ -82,6 +82,15 @@ def test_sibling_prefix_and_dotdot_paths_are_refused(wps, data_root, secret, how
     assert str(product.parent) not in text
 
 
+@pytest.mark.parametrize("href", ["file:innocent.zip", "file:///{root}/%2e%2e/secret/product.zip"])
+def test_file_references_that_would_be_checked_and_opened_differently_are_refused(wps, data_root, href):
+    """PyWPS opens a file href as written (relative to its working folder, not unquoted):
+    only plain absolute paths are accepted, so what is checked is what is opened."""
+    response = post(wps, execute_xml("ExtractInfo", [("images", ("href", href.format(root=data_root)))]))
+    assert response.status_code == 400
+    assert "plain absolute paths" in exception_text(assert_valid(response.data))
+
+
 def test_symlink_escaping_a_data_root_is_refused(wps, data_root, secret):
     folder, product = secret
     link = data_root / "innocent.zip"

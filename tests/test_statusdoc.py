@@ -56,3 +56,13 @@ def test_other_write_errors_are_not_hidden(tmp_path):
     not_a_folder.write_text("")
     with pytest.raises(OSError):
         write_status_document(not_a_folder / "x.xml", "<a/>")
+
+
+def test_an_unreadable_document_still_ends_failed(wps_app, tmp_path):
+    path = tmp_path / "job.xml"
+    path.write_text(ACCEPTED[:200])  # cut short
+    mark_failed(path, "The disk is full")
+    from wpsschema import assert_valid
+
+    doc = assert_valid(path.read_bytes())
+    assert doc.xpath("//*[local-name()='ProcessFailed']") and "The disk is full" in path.read_text()

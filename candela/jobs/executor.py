@@ -28,7 +28,7 @@ import subprocess
 import threading
 import time
 
-from .store import FAILED, FINAL, this_host
+from .store import FAILED, FINAL, SUCCESSFUL, this_host
 
 LOGGER = logging.getLogger("candela.jobs")
 
@@ -58,6 +58,21 @@ def process_alive(pid):
             return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
     except (OSError, ValueError, IndexError, TypeError):
         return False
+
+
+def find_worker(job_id):
+    """The pid of a worker of ``job_id`` on this host (its command line names the job), or None:
+    a worker can run before its pid was recorded."""
+    marker = str(job_id).encode()
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                with open(f"/proc/{entry.name}/cmdline", "rb") as cmdline:
+                    if marker in cmdline.read():
+                        return int(entry.name)
+            except OSError:
+                continue
+    return None
 
 
 def kill_worker(pid):
@@ -104,9 +119,8 @@ class Executor:
         self.host = host or this_host()
         self.env = env
         self.cwd = cwd
-        self.children = {}  # job id -> Popen
+        self.children = {}  # job id -> (Popen, the run it serves)
         self._wake = threading.Event()
-        self._stop = threading.Event()
         self._thread = None
         self._pid = None
         self._lock = threading.Lock()
@@ -120,7 +134,6 @@ class Executor:
                 return
             self._pid = os.getpid()
             self.children = {}
-            self._stop.clear()
             self._thread = threading.Thread(target=self._loop, name="candela-executor", daemon=True)
             self._thread.start()
 
@@ -128,20 +141,13 @@ class Executor:
         """A job was queued or ended: look now rather than at the next poll."""
         self._wake.set()
 
-    def stop(self, timeout=10):
-        """Stop looking for jobs. Running workers go on and report their jobs themselves."""
-        self._stop.set()
-        self._wake.set()
-        if self._thread and self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout)
-
     def _loop(self):
-        while not self._stop.is_set():
+        while True:
             try:
                 self.run_once()
             except Exception:  # a database hiccup must not end the loop
                 LOGGER.exception("Executor loop failed; retrying")
-                self._stop.wait(2)
+                time.sleep(2)
             self._wake.wait(self.poll)
             self._wake.clear()
 
@@ -155,24 +161,26 @@ class Executor:
     # The steps
 
     def _reap_children(self):
-        for job_id, child in list(self.children.items()):
+        for job_id, (child, attempt) in list(self.children.items()):
             if child.poll() is None:
                 continue
             del self.children[job_id]
-            job = self.store.get(job_id)
-            if job and job["status"] not in FINAL:
-                self._fail(job, f"The worker running this job stopped: {exit_reason(child.returncode)}.")
             self._wake.set()  # a slot is free
+            job = self.store.state(job_id)
+            if job is None or job["attempts"] != attempt:
+                continue  # deleted, or re-queued and run again elsewhere
+            if job["status"] not in FINAL:
+                self._fail(job, f"The worker running this job stopped: {exit_reason(child.returncode)}.")
+            elif job["status"] != SUCCESSFUL:
+                self._ended(job, job["message"])  # again: the worker may have written after it ended
 
     def _stop_overdue_children(self):
         now = time.time()
-        for job_id, child in list(self.children.items()):
-            job = self.store.get(job_id)
-            if job is None:
-                continue
-            if job["status"] in FINAL:
-                if job["finished"] and now - job["finished"] > EXIT_GRACE:
-                    kill_worker(child.pid)  # dismissed, or failed by another executor
+        for job_id, (child, attempt) in list(self.children.items()):
+            job = self.store.state(job_id)
+            if job is None or job["attempts"] != attempt or job["status"] in FINAL:
+                if job is None or job["finished"] is None or now - job["finished"] > EXIT_GRACE:
+                    kill_worker(child.pid)  # dismissed, failed by another executor, or deleted
             else:
                 self._stop_if_overdue(job, child.pid, now)
 
@@ -181,25 +189,25 @@ class Executor:
         for job in self.store.running_on(self.host):
             if job["job_id"] in self.children:
                 continue
-            mine = job["supervisor"] == os.getpid()
-            if not mine and process_alive(job["supervisor"]):
-                continue  # another server process on this host supervises it
-            pid = job["pid"]
+            silent = job["heartbeat"] < now - self.heartbeat_timeout
+            if job["supervisor"] != os.getpid() and process_alive(job["supervisor"]) and not silent:
+                continue  # another server process on this host supervises it, and it beats
+            pid = job["pid"] or find_worker(job["job_id"])
             if pid and worker_alive(pid, job["job_id"]):
-                self._stop_if_overdue(job, pid, now)  # a worker left by an earlier server: let it finish
-            elif pid or not mine or job["heartbeat"] < now - self.heartbeat_timeout:
+                self._stop_if_overdue(job, pid, now)  # e.g. left by an earlier server: let it finish
+            else:
                 self._recover(job)  # its worker is gone, or its supervisor died before starting one
 
     def _stop_if_overdue(self, job, pid, now):
-        """Fail and kill a live worker past the wall-clock limit, or whose heartbeat stopped."""
+        """Kill, then fail, a live worker past the wall-clock limit, or whose heartbeat stopped."""
         if job["started"] and now - job["started"] > self.walltime:
             message = f"The job ran longer than the {self.walltime:.0f} s allowed and was stopped."
         elif job["heartbeat"] and now - job["heartbeat"] > self.heartbeat_timeout:
             message = "The worker running this job stopped responding and was stopped."
         else:
             return
+        kill_worker(pid)  # first: a worker still running could write over what _fail records
         self._fail(job, message)
-        kill_worker(pid)
 
     def _check_other_hosts(self):
         for job in self.store.stale(time.time() - self.heartbeat_timeout):
@@ -207,7 +215,7 @@ class Executor:
                 self._recover(job)
 
     def _start_queued(self):
-        while len(self.children) < self.slots and not self._stop.is_set():
+        while len(self.children) < self.slots:
             job = self.store.claim(self.host, self.slots, os.getpid())
             if job is None:
                 return
@@ -218,8 +226,8 @@ class Executor:
                 LOGGER.exception("Could not start a worker for job %s", job["job_id"])
                 self._fail(job, f"No worker could be started for this job ({type(error).__name__}).")
                 continue
-            self.children[job["job_id"]] = child
-            self.store.set_pid(job["job_id"], child.pid)
+            self.children[job["job_id"]] = (child, job["attempts"])
+            self.store.set_pid(job["job_id"], child.pid, job["attempts"])
             LOGGER.info("Job %s (%s) started in worker %s", job["job_id"], job["process"], child.pid)
 
     # Ending jobs
@@ -227,18 +235,21 @@ class Executor:
     def _recover(self, job):
         """A running job whose worker is gone, found by someone other than its supervisor."""
         if self.recovery == "requeue" and job["attempts"] < self.max_attempts:
-            if self.store.requeue(job["job_id"]):
+            if self.store.requeue(job["job_id"], job["attempts"]):
                 LOGGER.warning("Job %s: its worker is gone; re-queued", job["job_id"])
                 self._wake.set()
             return
         self._fail(job, "The worker running this job stopped (its server was stopped or crashed).")
 
     def _fail(self, job, message):
-        if not self.store.finish(job["job_id"], FAILED, message):
-            return  # it ended meanwhile
-        LOGGER.warning("Job %s failed: %s", job["job_id"], message)
+        """Fail the run of ``job`` that was read, if it is still current."""
+        if self.store.finish(job["job_id"], FAILED, message, attempt=job["attempts"]):
+            LOGGER.warning("Job %s failed: %s", job["job_id"], message)
+            self._ended({**job, "status": FAILED, "message": message}, message)
+
+    def _ended(self, job, message):
         if self.on_ended:
             try:
-                self.on_ended({**job, "status": FAILED, "message": message}, message)
+                self.on_ended(job, message)
             except Exception:
                 LOGGER.exception("Job %s: could not record its end for clients", job["job_id"])

@@ -27,7 +27,7 @@ ACCEPTED, RUNNING, SUCCESSFUL, FAILED, DISMISSED = "accepted", "running", "succe
 FINAL = (SUCCESSFUL, FAILED, DISMISSED)
 UNFINISHED = (ACCEPTED, RUNNING)
 #: Seconds a SQLite connection waits for another writer before giving up.
-SQLITE_BUSY_TIMEOUT = 60
+SQLITE_BUSY_TIMEOUT = 20
 
 METADATA = sa.MetaData()
 JOBS = sa.Table(
@@ -51,6 +51,10 @@ JOBS = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Index("candela_jobs_queue", "status", "created"),
 )
+
+
+#: The columns of a job's state (all but its request and result).
+STATE = [c for c in JOBS.c if c.name not in ("request", "result")]
 
 
 class QueueFull(Exception):
@@ -127,17 +131,21 @@ class JobStore:
             row = db.execute(sa.select(JOBS).where(JOBS.c.job_id == str(job_id))).mappings().first()
         return _decoded(row)
 
-    def jobs(self, status=None, process=None, limit=None, offset=0):
+    def jobs(self, status=None, process=None):
         """Jobs, newest first, optionally of some statuses (a name or a tuple) or one process."""
         query = sa.select(JOBS).order_by(JOBS.c.created.desc())
         if status:
             query = query.where(JOBS.c.status.in_([status] if isinstance(status, str) else status))
         if process:
             query = query.where(JOBS.c.process == process)
-        if limit:
-            query = query.limit(limit).offset(offset)
         with self._reading() as db:
             return [_decoded(row) for row in db.execute(query).mappings()]
+
+    def ended_before(self, cutoff):
+        """Ids of the jobs that ended before ``cutoff`` (epoch seconds)."""
+        query = sa.select(JOBS.c.job_id).where(JOBS.c.status.in_(FINAL), JOBS.c.finished < cutoff)
+        with self._reading() as db:
+            return list(db.scalars(query))
 
     def counts(self):
         """How many jobs are in each status."""
@@ -145,11 +153,13 @@ class JobStore:
         with self._reading() as db:
             return dict(db.execute(query).all())
 
-    # Running
+    # Running. A run of a job is its attempt number: a worker, or a judgement made on what was
+    # read of one run, changes the job only while that run is current (a re-queued and
+    # re-claimed job is another run).
 
     def claim(self, host, slots, supervisor):
         """Atomically take the oldest queued job for ``host`` if it runs fewer than ``slots``
-        jobs, for the executor in process ``supervisor``; return it (as :meth:`get` does), or None."""
+        jobs, for the executor in process ``supervisor``; return its state, or None."""
         now = time.time()
         with self.engine.begin() as db:
             self._serialise(db)
@@ -162,23 +172,30 @@ class JobStore:
             if job_id is None:
                 return None
             taken = db.execute(JOBS.update().where(JOBS.c.job_id == job_id, JOBS.c.status == ACCEPTED).values(
-                status=RUNNING, started=now, heartbeat=now, host=host, pid=None, supervisor=supervisor, attempts=JOBS.c.attempts + 1,
-                message="Starting", progress=0)).rowcount
-        return self.get(job_id) if taken == 1 else None
+                status=RUNNING, started=now, heartbeat=now, host=host, pid=None, supervisor=supervisor,
+                attempts=JOBS.c.attempts + 1, message="Starting", progress=0)).rowcount
+        return self.state(job_id) if taken == 1 else None
 
-    def set_pid(self, job_id, pid):
-        self._update(job_id, (RUNNING,), pid=pid)
+    def state(self, job_id):
+        """A job's state without its request and result (what executors look at often)."""
+        with self._reading() as db:
+            row = db.execute(sa.select(*STATE).where(JOBS.c.job_id == str(job_id))).mappings().first()
+        return dict(row) if row else None
 
-    def beat(self, job_id):
-        """Record that the job's worker is alive; False when the job is no longer running."""
-        return self._update(job_id, (RUNNING,), heartbeat=time.time())
+    def set_pid(self, job_id, pid, attempt):
+        return self._update(job_id, (RUNNING,), attempt, pid=pid)
 
-    def progress(self, job_id, percent, message):
-        return self._update(job_id, (RUNNING,), progress=int(percent), message=str(message)[:2000],
+    def beat(self, job_id, attempt):
+        """Record that the run's worker is alive; False when that run is no longer current."""
+        return self._update(job_id, (RUNNING,), attempt, heartbeat=time.time())
+
+    def progress(self, job_id, percent, message, attempt):
+        return self._update(job_id, (RUNNING,), attempt, progress=int(percent), message=str(message)[:2000],
                             heartbeat=time.time())
 
-    def finish(self, job_id, status, message, result=None):
-        """End a job that has not ended yet; False when it already had (nothing changes then)."""
+    def finish(self, job_id, status, message, result=None, attempt=None):
+        """End a job that has not ended (in run ``attempt`` when given); False when it already
+        had, or that run is no longer current: nothing changes then."""
         if status not in FINAL:
             raise ValueError(f"{status!r} is not a final status")
         values = dict(status=status, message=str(message)[:2000], finished=time.time())
@@ -186,11 +203,11 @@ class JobStore:
             values["progress"] = 100
         if result is not None:
             values["result"] = json.dumps(result)
-        return self._update(job_id, UNFINISHED, **values)
+        return self._update(job_id, UNFINISHED, attempt, **values)
 
-    def requeue(self, job_id):
+    def requeue(self, job_id, attempt):
         """Put a running job whose worker is gone back in the queue."""
-        return self._update(job_id, (RUNNING,), status=ACCEPTED, started=None, heartbeat=None, host=None,
+        return self._update(job_id, (RUNNING,), attempt, status=ACCEPTED, started=None, heartbeat=None, host=None,
                             pid=None, supervisor=None, progress=0, message="Re-queued after its worker stopped")
 
     def dismiss(self, job_id, message="Dismissed"):
@@ -198,15 +215,12 @@ class JobStore:
         return self.finish(job_id, DISMISSED, message)
 
     def stale(self, before):
-        """Running jobs whose last heartbeat is older than ``before`` (epoch seconds)."""
-        query = sa.select(JOBS).where(JOBS.c.status == RUNNING, JOBS.c.heartbeat < before)
-        with self._reading() as db:
-            return [_decoded(row) for row in db.execute(query).mappings()]
+        """States of the running jobs whose last heartbeat is older than ``before`` (epoch seconds)."""
+        return self._states(JOBS.c.status == RUNNING, JOBS.c.heartbeat < before)
 
     def running_on(self, host):
-        query = sa.select(JOBS).where(JOBS.c.status == RUNNING, JOBS.c.host == host)
-        with self._reading() as db:
-            return [_decoded(row) for row in db.execute(query).mappings()]
+        """States of the jobs running on ``host``."""
+        return self._states(JOBS.c.status == RUNNING, JOBS.c.host == host)
 
     def delete(self, job_ids):
         """Remove ended jobs; return how many."""
@@ -221,11 +235,17 @@ class JobStore:
     def _reading(self):
         return self.engine.connect().execution_options(candela_read=True)
 
-    def _update(self, job_id, statuses, **values):
+    def _update(self, job_id, statuses, attempt=None, **values):
+        where = [JOBS.c.job_id == str(job_id), JOBS.c.status.in_(statuses)]
+        if attempt is not None:
+            where.append(JOBS.c.attempts == attempt)
         with self.engine.begin() as db:
-            changed = db.execute(JOBS.update().where(JOBS.c.job_id == str(job_id), JOBS.c.status.in_(statuses))
-                                 .values(**values)).rowcount
+            changed = db.execute(JOBS.update().where(*where).values(**values)).rowcount
         return changed == 1
+
+    def _states(self, *where):
+        with self._reading() as db:
+            return [dict(row) for row in db.execute(sa.select(*STATE).where(*where)).mappings()]
 
     def _serialise(self, db):
         """Make counting and then writing atomic. SQLite: BEGIN IMMEDIATE already holds the

@@ -63,9 +63,9 @@ class LiveServer:
         log.close()
         deadline = time.monotonic() + timeout
         while True:
-            try:
-                if requests.get(f"{self.wps}?service=WPS&request=GetCapabilities", timeout=2).ok:
-                    return self
+            try:  # not a WPS request: nothing but the server's start may start its executor
+                requests.get(f"{self.base}/", timeout=2)
+                return self
             except requests.ConnectionError:
                 pass
             if self.process.poll() is not None or time.monotonic() > deadline:
