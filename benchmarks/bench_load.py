@@ -222,7 +222,9 @@ def section(results):
               "queue, so latency is mostly waiting for one of the 2 job slots; a job takes about 1 s, "
               "most of it starting a fresh worker process. ServerBusy would come only while the queue holds "
               f"{QUEUE} waiting jobs (\"early\" counts any before that). A SIGKILLed worker's job, and a "
-              "synchronous request cut by the server's own SIGKILL, end failed; none is left unfinished.", ""]
+              "synchronous request cut by the server's own SIGKILL, end failed; none is left unfinished. "
+              "With kills there are more jobs than requests: a client whose synchronous request was cut "
+              "sends it again, and the job the first one started still runs to its end.", ""]
     return "\n".join(lines)
 
 
