@@ -220,16 +220,18 @@ def save_request(wps_request, raw_inputs, folder):
     folder, so a queued job holding large uploads never sits in the database."""
     inputs = {}
     uploads = folder / "inputs"
+    count = 0
     for identifier, values in raw_inputs.items():
         inputs[identifier] = []
-        for number, value in enumerate(values):
+        for value in values:
             value = dict(value)
             data = value.get("data")
             if isinstance(data, etree._Element):
                 data = etree.tostring(data, encoding=str)
             if isinstance(data, (bytes, str)) and _is_embedded_complex(value):
                 uploads.mkdir(parents=True, exist_ok=True)
-                path = uploads / f"{number}-{identifier}"[:120]
+                count += 1
+                path = uploads / f"upload-{count}"  # named by us, never by the request
                 path.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
                 value.pop("data")
                 value["data_file"] = {"path": path.name, "bytes": isinstance(data, bytes)}
