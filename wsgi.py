@@ -11,6 +11,7 @@ import sys
 from urllib.parse import urlparse
 
 from processes import config  # first: it tidies $PYWPS_CFG before PyWPS reads it
+from processes.limits import max_request_bytes
 from pywps import configuration
 from pywps.exceptions import FileSizeExceeded, NoApplicableCode
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
@@ -67,8 +68,7 @@ class BoundedRequests:
                                      "send the request as an XML POST instead", code=414)
             return error(environ, start_response)
         if environ.get("REQUEST_METHOD") == "POST" and not environ.get("CONTENT_LENGTH"):
-            limit = int(configuration.get_size_mb(configuration.get_config_value("server", "maxrequestsize"))
-                        * 1024**2)
+            limit = max_request_bytes()
             body = environ["wsgi.input"].read(limit + 1) if environ.get("wsgi.input_terminated") else b""
             if len(body) > limit:
                 error = FileSizeExceeded(f"The request is larger than the {limit // 1024**2} MB allowed",

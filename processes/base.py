@@ -14,14 +14,14 @@ from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 
-from pywps import Process, configuration
+from pywps import Process
 from pywps.app.exceptions import ProcessError
 from pywps.exceptions import FileSizeExceeded, NoApplicableCode
 
 from candela.errors import InputError
 from candela.references import download, resolve
 
-from . import limits
+from . import jobfiles, limits
 from .limits import max_input_mb
 from .pywps_fixes import data_roots
 from .wpsio import REF_SUFFIX, is_blank
@@ -206,7 +206,7 @@ class Job:
 
     def output_folder(self):
         """This job's folder under the server's outputpath (where PyWPS publishes its files)."""
-        return Path(configuration.get_config_value("server", "outputpath")) / str(self.process.uuid)
+        return jobfiles.output_folder(self.process.uuid)
 
     def inside(self, path):
         """The real path of ``path`` if it lies inside this job's work or output folder, else

@@ -28,7 +28,12 @@ def max_input_mb():
 
 
 def max_input_bytes():
-    return int(max_input_mb() * 1024**2)
+    return _bytes(configuration.get_config_value("server", "maxsingleinputsize"))
+
+
+def max_request_bytes():
+    """The largest Execute request body, ``[server] maxrequestsize``."""
+    return _bytes(configuration.get_config_value("server", "maxrequestsize"))
 
 
 def fetch_policy():

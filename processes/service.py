@@ -16,7 +16,6 @@ import os
 import shutil
 import sys
 import time
-from pathlib import Path
 
 from lxml import etree
 from pywps import Service, configuration
@@ -27,15 +26,16 @@ from pywps.response.status import WPS_STATUS
 
 from candela.jobs import FINAL, JobStore, QueueFull
 from candela.jobs.executor import Executor
-from candela.jobs.store import ACCEPTED, new_job_id
+from candela.jobs.store import new_job_id
 
 from . import config
-from .statusdoc import mark_failed, status_document, write_status_document
+from .jobfiles import job_folder, output_folder, status_document
+from .statusdoc import mark_failed, write_status_document
 from .wpsio import is_blank
 
 LOGGER = logging.getLogger("PYWPS")
 
-BOOLEAN_WORDS = {"true": True, "false": False, "1": True, "0": False}
+BOOLEAN_WORDS = {"true", "false", "1", "0"}
 #: Seconds between two looks at the store while a synchronous client waits.
 SYNC_POLL = 0.1
 
@@ -72,11 +72,6 @@ class CandelaService(Service):
         self.store = store
         self.executor = executor
 
-    def call(self, http_request):
-        if self.executor is not None:
-            self.executor.ensure_started()
-        return super().call(http_request)
-
     # Execute
 
     def execute(self, identifier, wps_request, uuid):
@@ -86,11 +81,11 @@ class CandelaService(Service):
         if identifier not in self.processes:
             raise InvalidParameterValue(f"Unknown process {identifier!r}", "identifier")
         max_queued = int(configuration.get_config_value("server", "maxprocesses"))
-        self._check_queue(max_queued)  # before anything is written
         job_id = new_job_id()
         folder = job_folder(job_id)
         asynchronous = wps_request.store_execute == "true" and wps_request.status == "true"
         try:
+            self.store.check_room(max_queued)  # before anything is written (submit checks again)
             # Inputs are checked here with a scratch work folder (PyWPS links file:// inputs
             # into it); the worker checks them again into its own.
             process = prepare(self.processes[identifier], job_id, folder, "check")
@@ -118,22 +113,14 @@ class CandelaService(Service):
             return response
         return self._wait(job_id, response)
 
-    def _check_queue(self, max_queued):
-        waiting = self.store.counts().get(ACCEPTED, 0)
-        if 0 <= max_queued <= waiting:
-            raise ServerBusy(f"The job queue is full ({waiting} jobs are waiting, the most this server queues). "
-                             "Please try later.")
-
     def _wait(self, job_id, response):
         """Wait for a synchronous job's end; give its response what the worker produced."""
-        while True:
-            job = self.store.get(job_id)
-            if job is None:  # removed by an operator's cleanup
-                response._update_status(WPS_STATUS.FAILED, "The job was removed before it ended", 100, clean=False)
-                return response
-            if job["status"] in FINAL:
-                break
+        while (state := self.store.state(job_id)) and state["status"] not in FINAL:
             time.sleep(SYNC_POLL)
+        job = self.store.get(job_id)
+        if job is None:  # removed by an operator's cleanup
+            response._update_status(WPS_STATUS.FAILED, "The job was removed before it ended", 100, clean=False)
+            return response
         result = job["result"]
         if not result:  # the executor ended it: the worker could not report
             response._update_status(WPS_STATUS.FAILED, job["message"], 100, clean=False)
@@ -195,11 +182,6 @@ def _check_literals(inpt, given):
 
 
 # Jobs on disk
-
-def job_folder(job_id):
-    """The folder of a job's uploaded inputs and work files (removed when the job ends)."""
-    return Path(configuration.get_config_value("server", "workdir")) / str(job_id)
-
 
 def prepare(process, job_id, folder, workdir="run"):
     """A copy of ``process`` for one job: its id, and its work folder inside the job folder."""
@@ -285,7 +267,7 @@ def job_ended(job, message):
     if job["mode"] == "async":
         mark_failed(status_document(job["job_id"]), message)
     shutil.rmtree(job_folder(job["job_id"]), ignore_errors=True)
-    shutil.rmtree(Path(configuration.get_config_value("server", "outputpath")) / job["job_id"], ignore_errors=True)
+    shutil.rmtree(output_folder(job["job_id"]), ignore_errors=True)
 
 
 def dismiss(job_id, message="Dismissed at the operator's request"):

@@ -23,11 +23,6 @@ WPS_NS = "http://www.opengis.net/wps/1.0.0"
 OWS_NS = "http://www.opengis.net/ows/1.1"
 
 
-def status_document(job_id):
-    """Path of a job's status document."""
-    return Path(configuration.get_config_value("server", "outputpath")) / f"{job_id}.xml"
-
-
 def write_status_document(path, text):
     """Replace the document at ``path`` with ``text``, atomically when the disk allows."""
     path = Path(path)

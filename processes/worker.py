@@ -29,8 +29,9 @@ from candela.jobs import JobStore
 from candela.jobs.store import FAILED, SUCCESSFUL
 
 from . import config
-from .service import CandelaService, JobResponse, final_state, job_folder, load_request, prepare
-from .statusdoc import mark_failed, status_document
+from .jobfiles import job_folder, output_folder, status_document
+from .service import CandelaService, JobResponse, final_state, load_request, prepare
+from .statusdoc import mark_failed
 
 LOGGER = logging.getLogger("PYWPS")
 
@@ -147,7 +148,7 @@ def fail(response, message):
     """End the job failed. Failing must reach the status document even on a full disk: the
     job's outputs are removed first (they are useless now, and they free the space)."""
     job_id = response.uuid
-    shutil.rmtree(Path(configuration.get_config_value("server", "outputpath")) / str(job_id), ignore_errors=True)
+    shutil.rmtree(output_folder(job_id), ignore_errors=True)
     try:
         response._update_status(WPS_STATUS.FAILED, message, 100)
     except Exception:

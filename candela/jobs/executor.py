@@ -39,7 +39,7 @@ EXIT_GRACE = 5
 def worker_alive(pid, job_id):
     """Whether ``pid`` is a live (non-zombie) worker of ``job_id`` on this host. The job id in
     its command line guards against a recycled pid."""
-    for attempt in range(3):
+    for _ in range(3):
         try:
             with open(f"/proc/{int(pid)}/cmdline", "rb") as cmdline:
                 text = cmdline.read()
@@ -153,8 +153,9 @@ class Executor:
 
     def run_once(self):
         self._reap_children()
-        self._stop_overdue_children()
-        self._check_this_host()
+        running = {job["job_id"]: job for job in self.store.running_on(self.host)}  # read once a loop
+        self._stop_overdue_children(running)
+        self._check_this_host(running)
         self._check_other_hosts()
         self._start_queued()
 
@@ -174,19 +175,19 @@ class Executor:
             elif job["status"] != SUCCESSFUL:
                 self._ended(job, job["message"])  # again: the worker may have written after it ended
 
-    def _stop_overdue_children(self):
+    def _stop_overdue_children(self, running):
         now = time.time()
         for job_id, (child, attempt) in list(self.children.items()):
-            job = self.store.state(job_id)
+            job = running.get(job_id) or self.store.state(job_id)  # not running: ended, or gone
             if job is None or job["attempts"] != attempt or job["status"] in FINAL:
                 if job is None or job["finished"] is None or now - job["finished"] > EXIT_GRACE:
                     kill_worker(child.pid)  # dismissed, failed by another executor, or deleted
             else:
                 self._stop_if_overdue(job, child.pid, now)
 
-    def _check_this_host(self):
+    def _check_this_host(self, running):
         now = time.time()
-        for job in self.store.running_on(self.host):
+        for job in running.values():
             if job["job_id"] in self.children:
                 continue
             silent = job["heartbeat"] < now - self.heartbeat_timeout

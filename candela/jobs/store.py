@@ -115,15 +115,25 @@ class JobStore:
         job_id = job_id or new_job_id()
         with self.engine.begin() as db:
             self._serialise(db)
-            if max_queued is not None and max_queued >= 0:
-                waiting = db.scalar(sa.select(sa.func.count()).select_from(JOBS).where(JOBS.c.status == ACCEPTED))
-                if waiting >= max_queued:
-                    raise QueueFull(f"{waiting} jobs are waiting, the most this server queues")
+            self.check_room(max_queued, db)
             db.execute(JOBS.insert().values(
                 job_id=job_id, process=process, protocol=protocol, mode=mode, status=ACCEPTED,
                 message="Accepted, waiting for a worker", progress=0, request=json.dumps(request),
                 created=time.time(), attempts=0))
         return job_id
+
+    def check_room(self, max_queued, db=None):
+        """QueueFull when ``max_queued`` jobs already wait (None or negative: no limit)."""
+        if max_queued is None or max_queued < 0:
+            return
+        query = sa.select(sa.func.count()).select_from(JOBS).where(JOBS.c.status == ACCEPTED)
+        if db is None:
+            with self._reading() as db:
+                waiting = db.scalar(query)
+        else:
+            waiting = db.scalar(query)
+        if waiting >= max_queued:
+            raise QueueFull(f"{waiting} jobs are waiting, the most this server queues")
 
     def get(self, job_id):
         """The job as a dict (``request`` and ``result`` decoded), or None."""
