@@ -25,8 +25,8 @@ from pywps.response.execute import ExecuteResponse
 from pywps.response.status import WPS_STATUS
 
 from candela.jobs import FINAL, JobStore, QueueFull
-from candela.jobs.executor import Executor
-from candela.jobs.store import new_job_id
+from candela.jobs.executor import Executor, stop_worker
+from candela.jobs.store import new_job_id, this_host
 
 from . import config
 from .jobfiles import job_folder, output_folder, status_document
@@ -271,13 +271,18 @@ def job_ended(job, message):
 
 
 def dismiss(job_id, message="Dismissed at the operator's request"):
-    """Cancel a queued or running job (its executor stops its worker); say what happened."""
+    """Cancel a queued or running job; say what happened. A worker on this host is stopped
+    here and now, before the status document says so (else its last progress report could
+    land after it); one on another host is stopped by its executor."""
     store = store_for_config()
     job = store.state(job_id)
     if job is None:
         return f"No job {job_id}"
     if not store.dismiss(job_id, message):
         return f"Job {job_id} had already ended ({store.state(job_id)['status']})"
+    job = store.state(job_id)
+    if job["host"] == this_host() and job["pid"]:
+        stop_worker(job["pid"], job_id)
     job_ended(job, message)
     return f"Job {job_id} dismissed"
 

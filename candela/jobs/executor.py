@@ -83,6 +83,16 @@ def kill_worker(pid):
         pass
 
 
+def stop_worker(pid, job_id, timeout=10):
+    """Kill a worker of ``job_id`` and wait until it is gone (or ``timeout`` seconds)."""
+    if not worker_alive(pid, job_id):
+        return
+    kill_worker(pid)
+    deadline = time.monotonic() + timeout
+    while worker_alive(pid, job_id) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def exit_reason(returncode):
     """Why a worker ended, in words for the user."""
     if returncode < 0:
