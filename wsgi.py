@@ -1,4 +1,4 @@
-"""The WSGI application: WPS at ``/wps`` and job outputs at ``/outputs/``.
+"""The WSGI application: WPS at ``/wps``, its QGIS profile at ``/qgis/wps``, job outputs at ``/outputs/``.
 
 Development: ``python wsgi.py`` (what ``make run`` does). Production: ``gunicorn wsgi:application``.
 Configuration: the packaged ``pywps.cfg``, then the file named by ``$PYWPS_CFG``.
@@ -23,18 +23,20 @@ from werkzeug.wrappers import Response
 MAX_QUERY = 8000
 
 
-def create_app(cfgfiles=None, processes=None):
-    """The whole WSGI application, configured; ``processes`` defaults to all of ours."""
+def create_app(cfgfiles=None, operations=None):
+    """The whole WSGI application, configured; ``operations`` defaults to all of ours."""
     config.load_config(cfgfiles)
     _setup_logging()
-    if processes is None:
-        from processes import processes
+    from processes import registry
     from processes.service import CandelaService
 
-    service = CandelaService(processes)
+    operations = registry.OPERATIONS if operations is None else operations
+    wps = CandelaService(registry.processes("wps", operations))
+    qgis = CandelaService(registry.processes("qgis", operations), wps.store, wps.executor)
     outputs = configuration.get_config_value("server", "outputpath")
-    return RunningJobs(service.executor, DispatcherMiddleware(not_found, {
-        "/wps": BoundedRequests(service),
+    return RunningJobs(wps.executor, DispatcherMiddleware(not_found, {
+        "/wps": BoundedRequests(wps),
+        "/qgis/wps": BoundedRequests(qgis),
         "/outputs": SharedDataMiddleware(not_found, {"/": outputs}),
     }))
 

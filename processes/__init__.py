@@ -1,4 +1,5 @@
-"""The PyWPS processes served by this server (thin wrappers around the ``candela`` package)."""
+"""The operations this server offers (:mod:`processes.registry`), and their WPS, QGIS and
+OGC API - Processes bindings, over the ``candela`` core."""
 
 import os
 
@@ -8,17 +9,3 @@ if not os.environ.get("PYWPS_CFG", "x"):
 from . import pywps_fixes  # noqa: E402
 
 pywps_fixes.apply()
-
-from .changedetect import ChangeDetect  # noqa: E402  (the fixes must be in place first)
-from .extractinfo import ExtractInfo  # noqa: E402
-from .jpeg2tiff import Jpeg2Tiff  # noqa: E402
-from .sarchangedetect import SARChangeDetect  # noqa: E402
-from .trainautoencoder import TrainAutoencoder  # noqa: E402
-
-processes = [
-    Jpeg2Tiff(),
-    ExtractInfo(),
-    ChangeDetect(),
-    TrainAutoencoder(),
-    SARChangeDetect(),
-]

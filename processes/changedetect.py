@@ -1,18 +1,33 @@
 """ChangeDetect: probability of change between two images from their autoencoder features."""
 
-from pywps.inout.literaltypes import AllowedValue
-
 from candela import changedetect
 
-from .base import CandelaProcess
-from .wpsio import json_output, literal, quicklook_output, raster_input, raster_output
+from .declaration import FileInput, LiteralInput, Operation, Output, quicklook_output, raster_output
 from .models import model_directories
 
 
-class ChangeDetect(CandelaProcess):
-    IDENTIFIER = "ChangeDetect"
-    TITLE = "Change detection between two dates (autoencoder features)"
-    ABSTRACT = (
+def run(job):
+    with job.blame("method"):
+        method = changedetect.check_method(job.literal("method"))
+    with job.blame("model"):
+        model = changedetect.load_model(job.literal("model"), model_directories())
+    _, before = job.file("before")
+    _, after = job.file("after")
+    destination = job.workdir / "change_map.tif"
+    quicklook = job.workdir / "quicklook.png"
+    with job.blame("before"):
+        summary = changedetect.detect(before, after, destination, method=method, model=model,
+                                      quicklook=quicklook, progress=job.progress, max_pixels=job.max_pixels)
+    summary.pop("path")
+    job.output_file("change_map", destination)
+    job.output_file("quicklook", quicklook)
+    job.output_json("summary", summary)
+
+
+OPERATION = Operation(
+    identifier="ChangeDetect",
+    title="Change detection between two dates (autoencoder features)",
+    abstract=(
         "Encodes both images with the encoder of an autoencoder trained without labels and turns the "
         "distance between their feature maps into a probability of change in [0, 1], written on the "
         "grid of 'before' (float32 GeoTIFF, NaN where either image has no data). 'after' is resampled "
@@ -20,42 +35,24 @@ class ChangeDetect(CandelaProcess):
         "for the shipped model), else by count and order; Level-1C and Level-2A inputs both work, "
         "since each image is standardised by its own statistics. Method 'raw' compares the "
         "standardised bands themselves (zCVA), the baseline."
-    )
-    VERSION = "1.0.0"
-
-    def inputs_(self):
-        return [
-            *raster_input("before", "Image before", "GeoTIFF of the first date (its grid is the output's)."),
-            *raster_input("after", "Image after", "GeoTIFF of the second date."),
-            literal("method", "Method", "'autoencoder': distance between encoded features; 'raw': "
-                    "distance between standardised bands (baseline).", default="autoencoder",
-                    allowed_values=[AllowedValue(value=m) for m in changedetect.METHODS]),
-            literal("model", "Model", f"Id of a model (default {changedetect.DEFAULT_MODEL}, the shipped "
-                    "one), or one trained with TrainAutoencoder.", optional=True),
-        ]
-
-    def outputs_(self):
-        return [
-            raster_output("change_map", "Change probability", "Float32 GeoTIFF in [0, 1] on the grid of "
-                          "'before'; NaN where either image has no data."),
-            quicklook_output(),
-            json_output("summary", "Summary", "JSON: changed fraction at 0.5, histogram, method, model, "
-                        "probability mapping and timings."),
-        ]
-
-    def run(self, job):
-        with job.blame("method"):
-            method = changedetect.check_method(job.literal("method"))
-        with job.blame("model"):
-            model = changedetect.load_model(job.literal("model"), model_directories())
-        _, before = job.file("before")
-        _, after = job.file("after")
-        destination = job.workdir / "change_map.tif"
-        quicklook = job.workdir / "quicklook.png"
-        with job.blame("before"):
-            summary = changedetect.detect(before, after, destination, method=method, model=model,
-                                          quicklook=quicklook, progress=job.progress, max_pixels=job.max_pixels)
-        summary.pop("path")
-        job.output_file("change_map", destination)
-        job.output_file("quicklook", quicklook)
-        job.output_json("summary", summary)
+    ),
+    version="1.0.0",
+    inputs=(
+        FileInput("before", "Image before", "GeoTIFF of the first date (its grid is the output's)."),
+        FileInput("after", "Image after", "GeoTIFF of the second date."),
+        LiteralInput("method", "Method", "'autoencoder': distance between encoded features; 'raw': "
+                     "distance between standardised bands (baseline).", default="autoencoder",
+                     allowed=tuple(changedetect.METHODS)),
+        LiteralInput("model", "Model", f"Id of a model (default {changedetect.DEFAULT_MODEL}, the shipped "
+                     "one), or one trained with TrainAutoencoder.", required=False),
+    ),
+    outputs=(
+        raster_output("change_map", "Change probability", "Float32 GeoTIFF in [0, 1] on the grid of "
+                      "'before'; NaN where either image has no data."),
+        quicklook_output(),
+        Output("summary", "Summary", "JSON: changed fraction at 0.5, histogram, method, model, "
+               "probability mapping and timings."),
+    ),
+    run=run,
+    keywords=("change detection", "autoencoder", "Sentinel-2"),
+)

@@ -31,7 +31,9 @@ from candela.jobs.store import new_job_id, this_host
 from . import config
 from .jobfiles import job_folder, output_folder, status_document
 from .statusdoc import mark_failed, write_status_document
-from .wpsio import is_blank
+from .job import is_blank
+from .registry import process_key
+from .results import outputs_of
 
 LOGGER = logging.getLogger("PYWPS")
 
@@ -98,7 +100,7 @@ class CandelaService(Service):
             if asynchronous:
                 # The document must exist before the client learns its address.
                 response._update_status(WPS_STATUS.ACCEPTED, "Accepted, waiting for a worker", 0, clean=False)
-            self.store.submit(process_path(process), save_request(wps_request, raw_inputs, folder),
+            self.store.submit(process_key(process), save_request(wps_request, raw_inputs, folder),
                               mode="async" if asynchronous else "sync", protocol="wps", max_queued=max_queued,
                               job_id=job_id)
         except BaseException as error:
@@ -148,8 +150,7 @@ class CandelaService(Service):
         for identifier, inpt in declared.items():
             given = wps_request.inputs.get(identifier) or []
             if isinstance(inpt, LiteralInput):
-                given = [value for value in given if not is_blank(value.get("data"))] if inpt.min_occurs == 0 \
-                    else given
+                given = [value for value in given if not is_blank(value.get("data"))]
                 _check_literals(inpt, given)
             if len(given) > inpt.max_occurs:
                 raise InvalidParameterValue(
@@ -168,6 +169,10 @@ class CandelaService(Service):
                 parsed[identifier] = self.create_literal_inputs(inpt, given)
             elif isinstance(inpt, BoundingBoxInput):
                 parsed[identifier] = self.create_bbox_inputs(inpt, given)
+        for identifier, alternatives in process.required_inputs().items():
+            if not any(parsed.get(name) for name in alternatives):
+                raise MissingParameterValue(
+                    f"Input {identifier} is required: give {' or '.join(alternatives)}", identifier)
         wps_request.inputs = parsed
 
 
@@ -190,11 +195,6 @@ def prepare(process, job_id, folder, workdir="run"):
     process._setup_status_storage()
     process.set_workdir(str(folder / workdir))
     return process
-
-
-def process_path(process):
-    """Where a worker finds the process class: ``module:QualifiedName``."""
-    return f"{type(process).__module__}:{type(process).__qualname__}"
 
 
 def save_request(wps_request, raw_inputs, folder):
@@ -259,7 +259,8 @@ def final_state(response):
             data = None if file else output.data
             raw_outputs[identifier] = (file, data.decode("latin-1") if isinstance(data, bytes) else data)
     names = ("status", "message", "status_percentage", "doc", "content_type")
-    return {"response": {n: getattr(response, n) for n in names}, "raw_outputs": raw_outputs}
+    return {"response": {n: getattr(response, n) for n in names}, "raw_outputs": raw_outputs,
+            "outputs": outputs_of(response.doc) if response.status == WPS_STATUS.SUCCEEDED else {}}
 
 
 def job_ended(job, message):

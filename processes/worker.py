@@ -9,7 +9,6 @@ by an executor) the worker stops at once. Its CPU time is limited by ``[candela]
 
 import argparse
 import errno
-import importlib
 import logging
 import os
 import resource
@@ -29,6 +28,7 @@ from candela.jobs import JobStore
 from candela.jobs.store import FAILED, SUCCESSFUL
 
 from . import config
+from .registry import load_process
 from .jobfiles import job_folder, output_folder, status_document
 from .service import CandelaService, JobResponse, final_state, load_request, prepare
 from .statusdoc import mark_failed
@@ -74,15 +74,6 @@ def offer_to_the_oom_killer():
             score.write("1000")
     except OSError:
         pass
-
-
-def load_process(path):
-    """The process class at ``module:QualifiedName``, instantiated."""
-    module, name = path.split(":", 1)
-    target = importlib.import_module(module)
-    for part in name.split("."):
-        target = getattr(target, part)
-    return target()
 
 
 def restore_request(saved, folder):

@@ -10,14 +10,13 @@ import zipfile
 from datetime import datetime, timezone
 from functools import partial
 from pathlib import Path
-from types import SimpleNamespace
 from xml.sax.saxutils import escape
 
 import pytest
 
 from candela.fetch import FETCH_FAILED
 from candela.synthetic import write_product
-from processes.base import Job, OutsideJobFolders
+from processes.job import Job, OutsideJobFolders
 from test_wps import NS, exception_text, execute_xml, output_path, outputs_of, post
 from helpers.webserver import body, serving
 from wpsschema import assert_valid
@@ -228,10 +227,11 @@ def test_product_uri_never_names_the_output_file(wps, plain_product, server_root
 def test_a_file_outside_the_job_folders_is_an_internal_error(wps_app, server_root):
     from pywps.tests import client_for
 
-    from helpers.processes import Escaper
+    from helpers.processes import ESCAPER
     from processes.service import CandelaService
+    from processes.wps import WpsProcess
 
-    escaper = client_for(CandelaService([Escaper()]))
+    escaper = client_for(CandelaService([WpsProcess(ESCAPER)]))
     doc = assert_valid(post(escaper, execute_xml("Escaper", [("name", "escaped-1.tif")],
                                                  outputs=[("image", True)])).data)
     assert doc.xpath("//wps:ProcessFailed", namespaces=NS)
@@ -246,8 +246,8 @@ def test_a_job_publishes_only_from_its_own_folders(wps_app, server_root, tmp_pat
     (tmp_path / "job0").mkdir()
     (tmp_path / "secret.tif").write_text("x")
     (workdir / "link.tif").symlink_to(tmp_path / "secret.tif")
-    job = Job(SimpleNamespace(workdir=str(workdir), uuid="u1"), None, None)
     outputs = server_root / "outputs"
+    job = Job(None, {}, workdir, outputs / "u1")
     for inside in (workdir / "a.tif", workdir / "sub" / "b.tif", outputs / "u1" / "c.tif"):
         assert job.inside(inside) == Path(os.path.realpath(inside))
     # Sibling folders whose names merely start like the job's, a way out, a link out, the folders themselves.

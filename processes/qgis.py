@@ -1,0 +1,84 @@
+"""The QGIS profile: the same operations, declared so the QGIS WPS plugin can run each one.
+
+The OpenGeoLabs "OWSLib-based WPS Client" plugin (see the field notes, section "QGIS plugin")
+gives every ComplexData input a picker of *vector* layers, which it sends as GML text without
+a mime type, and will not run while one has no layer; it turns a literal whose identifier holds
+"date" or "datum", or whose title holds "date", into a date widget that always sends a date;
+and its combo box of allowed values crashes on anything but strings (OWSLib has converted them
+to the input's type). So here:
+
+- a raster or archive input is only its ``<identifier>_ref`` literal, required when the input
+  is, holding one reference or several separated by commas;
+- a vector input is a ComplexData input taking GML;
+- a literal with allowed values is a string literal with those values as text (checked
+  against them by PyWPS, typed again by the job);
+- a literal taking several values is one literal holding them separated by commas;
+- "date"/"datum" in an identifier or title reads "day" (``event_date`` is ``event_day``), so no
+  date is sent unasked.
+"""
+
+import re
+
+from pywps import ComplexInput
+from pywps.inout.literaltypes import AllowedValue
+
+from . import declaration as declared
+from .job import Source
+from .wps import REF_SUFFIX, WpsProcess, literal_input, pywps_format, reference_twin, uploaded
+
+PROFILE = "qgis"
+DATE_WORDS = re.compile("datum|date", re.IGNORECASE)
+LIST_SEPARATORS = re.compile(r"[,\s]+")
+
+
+def without_date(text):
+    """``text`` with the words that make the plugin show a date widget replaced."""
+    return DATE_WORDS.sub(lambda m: "day" if m.group(0).islower() else "Day", text)
+
+
+class QgisProcess(WpsProcess):
+    """PyWPS's Process for one operation, QGIS profile."""
+
+    binding = PROFILE
+
+    def declare_input(self, inpt):
+        name = without_date(inpt.identifier)
+        if isinstance(inpt, declared.LiteralInput):
+            listed = inpt.max_occurs > 1
+            text = bool(inpt.allowed) or listed
+            return [literal_input(
+                inpt, identifier=name, title=without_date(inpt.title), data_type="string" if text else None,
+                allowed=[AllowedValue(value=str(v)) for v in inpt.allowed] if inpt.allowed else None,
+                max_occurs=1,
+            )]
+        if isinstance(inpt, declared.VectorInput):
+            return [ComplexInput(name, without_date(inpt.title), abstract=inpt.abstract,
+                                 supported_formats=[pywps_format(declared.GML)],
+                                 min_occurs=1 if inpt.required else 0, max_occurs=1)]
+        return [reference_twin(inpt, max_occurs=1, required=inpt.required)]
+
+    def required_inputs(self):
+        return {}  # each required input is required as itself here
+
+    def read_values(self, request):
+        values = {}
+        for inpt in self.operation.inputs:
+            name = without_date(inpt.identifier)
+            if isinstance(inpt, declared.LiteralInput):
+                given = [item.data for item in request.inputs.get(name, ())]
+                if inpt.max_occurs > 1:
+                    given = [part for text in given for part in LIST_SEPARATORS.split(str(text)) if part]
+                values[inpt.identifier] = given
+            elif isinstance(inpt, declared.VectorInput):
+                values[inpt.identifier] = [uploaded(item, name, number)
+                                           for number, item in enumerate(request.inputs.get(name, ()), start=1)]
+            else:
+                ref_id = inpt.identifier + REF_SUFFIX
+                values[inpt.identifier] = [Source(text, ref_id, reference=text)
+                                           for item in request.inputs.get(ref_id, ())
+                                           for text in self.split_references(item.data)]
+        return values
+
+    def split_references(self, text):
+        """The references in one ``_ref`` value: separated by commas (or whitespace)."""
+        return [part for part in LIST_SEPARATORS.split(str(text)) if part]
