@@ -32,7 +32,8 @@ def create_app(cfgfiles=None, operations=None):
 
     operations = registry.OPERATIONS if operations is None else operations
     wps = CandelaService(registry.processes("wps", operations))
-    qgis = CandelaService(registry.processes("qgis", operations), wps.store, wps.executor)
+    qgis = CandelaService(registry.processes("qgis", operations), wps.store, wps.executor,
+                          url=registry.service_url("qgis"))
     outputs = configuration.get_config_value("server", "outputpath")
     return RunningJobs(wps.executor, DispatcherMiddleware(not_found, {
         "/wps": BoundedRequests(wps),

@@ -40,6 +40,7 @@ class QgisProcess(WpsProcess):
     """PyWPS's Process for one operation, QGIS profile."""
 
     binding = PROFILE
+    url_path = "qgis/wps"  # beside [server] url
 
     def declare_input(self, inpt):
         name = without_date(inpt.identifier)

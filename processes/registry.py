@@ -7,6 +7,9 @@ describes the same operations (:mod:`processes.ogcapi`). A job records which bin
 """
 
 import importlib
+from urllib.parse import urljoin
+
+from pywps import configuration
 
 from .changedetect import OPERATION as CHANGE_DETECT
 from .extractinfo import OPERATION as EXTRACT_INFO
@@ -44,3 +47,11 @@ def load_process(key):
     """The process of :func:`process_key` ``key``, built afresh."""
     profile, module, name = key.split(":")
     return PROFILES[profile](getattr(importlib.import_module(module), name))
+
+
+def service_url(binding):
+    """The public address of a binding's service: ``[server] url`` for WPS; the QGIS profile
+    beside it (``http://host/wps`` → ``http://host/qgis/wps``)."""
+    url = configuration.get_config_value("server", "url")
+    path = PROFILES[binding].url_path
+    return urljoin(url, path) if path else url

@@ -21,6 +21,7 @@ from lxml import etree
 from pywps import Service, configuration
 from pywps.exceptions import InvalidParameterValue, MissingParameterValue, ServerBusy
 from pywps.inout.inputs import BoundingBoxInput, ComplexInput, LiteralInput
+from pywps.response.capabilities import CapabilitiesResponse
 from pywps.response.execute import ExecuteResponse
 from pywps.response.status import WPS_STATUS
 
@@ -64,15 +65,35 @@ class JobResponse(ExecuteResponse):
             self.process.clean()
 
 
-class CandelaService(Service):
-    """PyWPS's Service with our job store and executor behind Execute."""
+class ServiceCapabilities(CapabilitiesResponse):
+    """PyWPS's capabilities, advertising the address of the service that answers them (PyWPS
+    knows one service, at ``[server] url``; the QGIS profile is another)."""
 
-    def __init__(self, processes, store=None, executor=None):
+    service_url = None
+
+    @property
+    def json(self):
+        data = super().json
+        data["serviceurl"] = self.service_url or data["serviceurl"]
+        return data
+
+
+class CandelaService(Service):
+    """PyWPS's Service with our job store and executor behind Execute; ``url``: its address
+    (default ``[server] url``)."""
+
+    def __init__(self, processes, store=None, executor=None, url=None):
         super().__init__(processes)
         if store is None:
             store, executor = executor_for_config()
         self.store = store
         self.executor = executor
+        self.url = url
+
+    def get_capabilities(self, wps_request, uuid):
+        response = ServiceCapabilities(wps_request, uuid, version=wps_request.version, processes=self.processes)
+        response.service_url = self.url
+        return response
 
     # Execute
 

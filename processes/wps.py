@@ -82,6 +82,7 @@ class WpsProcess(Process):
     """PyWPS's Process for one operation (WPS profile)."""
 
     binding = PROFILE
+    url_path = None  # [server] url itself
 
     def __init__(self, operation):
         self.operation = operation

@@ -65,7 +65,6 @@ def test_raw_method(wps, pair):
 @pytest.mark.parametrize("inputs, words", [
     ([("after_ref", "pair/after_b05.tif")], ["after", "B08"]),
     ([("after_ref", "pair/after.tif"), ("model", "nope")], ["model", "nope", "oscd-ae-v1"]),
-    ([], ["after", "after_ref"]),
 ])
 def test_bad_inputs_are_named(wps, pair, inputs, words):
     xml = execute_xml("ChangeDetect", [("before_ref", "pair/before.tif"), *inputs], outputs=[("change_map", True)])
@@ -75,6 +74,16 @@ def test_bad_inputs_are_named(wps, pair, inputs, words):
     for word in words:
         assert word in text, text
     assert "Traceback" not in text
+
+
+def test_a_missing_image_is_named_before_any_job_starts(wps, pair, server_root):
+    jobs_before = set((server_root / "work").iterdir())
+    xml = execute_xml("ChangeDetect", [("before_ref", "pair/before.tif")], outputs=[("change_map", True)])
+    doc = assert_valid(post(wps, xml).data)
+    exception = doc.xpath("//ows:Exception", namespaces=NS)[0]
+    assert exception.get("exceptionCode") == "MissingParameterValue" and exception.get("locator") == "after"
+    assert "after_ref" in exception_text(doc)
+    assert set((server_root / "work").iterdir()) == jobs_before
 
 
 def test_an_unknown_model_lists_the_shipped_models_but_no_user_model(wps, pair, server_root):

@@ -12,12 +12,12 @@ TESTS = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(TESTS), str(TESTS.parent)]
 
 import wsgi  # noqa: E402
-from helpers.processes import MISBEHAVER, SLEEPER  # noqa: E402
+from helpers.processes import COUNTER, MISBEHAVER, SLEEPER  # noqa: E402
 from processes.registry import OPERATIONS  # noqa: E402
 from pywps import configuration  # noqa: E402
 from werkzeug.serving import run_simple  # noqa: E402
 
 if __name__ == "__main__":
-    app = wsgi.create_app(operations=[*OPERATIONS, SLEEPER, MISBEHAVER])
+    app = wsgi.create_app(operations=[*OPERATIONS, SLEEPER, MISBEHAVER, COUNTER])
     url = urlparse(configuration.get_config_value("server", "url"))
     run_simple(url.hostname, url.port, app, threaded=True, request_handler=wsgi.OWSRequestHandler)
