@@ -53,6 +53,8 @@ class LiteralInput:
             raise ValueError(f"{self.identifier}: type {self.type!r} is not one of {LITERAL_TYPES}")
         if self.required is None:
             object.__setattr__(self, "required", self.default is None)
+        if self.allowed and self.default is not None and self.default not in self.allowed:
+            raise ValueError(f"{self.identifier}: default {self.default!r} is not among {self.allowed}")
 
 
 @dataclass(frozen=True)
