@@ -316,7 +316,7 @@ def executor_for_config():
             heartbeat_timeout=config.seconds("heartbeattimeout", "120s"),
             recovery=config.option("recovery", "requeue"),
             max_attempts=int(config.option("maxattempts", "2")),
-            on_ended=job_ended, cwd=str(config.HERE),
+            on_ended=job_ended, cwd=config.HOME,
             env={**os.environ, "PYTHONPATH": path},
         )
     return store, _EXECUTORS[store.url]
