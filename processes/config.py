@@ -65,6 +65,12 @@ def load_config(cfgfiles=None):
         path = home / Path(written.get(section, option)).expanduser()
         path.mkdir(parents=True, exist_ok=True)
         config.set(section, option, str(path))
+    shipped = config.get("candela", "models", fallback="").strip()
+    if not shipped:
+        from candela.changedetect import models_dir  # the core's default: $CANDELA_MODELS, else shipped
+
+        shipped = models_dir()
+    config.set("candela", "models", str(home / Path(shipped).expanduser()))
     roots = [r.strip() for r in config.get("server", "allowedinputpaths").split(os.pathsep) if r.strip()]
     config.set("server", "allowedinputpaths", os.pathsep.join(str(home / Path(r).expanduser()) for r in roots))
     database = config.get("logging", "database")
