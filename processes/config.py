@@ -14,7 +14,22 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
-from pywps import configuration
+
+class _RelativeDirsNotice(logging.Filter):
+    """Drops PyWPS's warnings that outputpath or workdir is relative (it makes them absolute
+    against the working folder, whenever it loads files: already on import) or missing:
+    :func:`load_config` resolves them against the data folder and creates them."""
+
+    def filter(self, record):
+        message = record.getMessage()
+        return not (message.startswith(("server->outputpath ", "server->workdir "))
+                    and ("not absolute path" in message or "not directory" in message))
+
+
+# Before PyWPS is imported: importing it loads $PYWPS_CFG.
+logging.getLogger("PYWPS").addFilter(_RelativeDirsNotice())
+
+from pywps import configuration  # noqa: E402
 
 PACKAGE = Path(__file__).resolve().parent
 DEFAULTS_CFG = PACKAGE / "defaults.cfg"
@@ -51,12 +66,7 @@ def load_config(cfgfiles=None):
         os.environ["PYWPS_CFG"] = str(Path(os.environ["PYWPS_CFG"]).resolve())
     checkout = [str(CHECKOUT / "pywps.cfg")] if CHECKOUT else []
     files = [str(DEFAULTS_CFG), *checkout, *LOADED]
-    quiet = _RelativeDirsNotice()
-    configuration.LOGGER.addFilter(quiet)
-    try:
-        configuration.load_configuration(list(files))
-    finally:
-        configuration.LOGGER.removeFilter(quiet)
+    configuration.load_configuration(list(files))
     config = configuration.CONFIG
     # PyWPS has made outputpath and workdir absolute against the working folder: read them as written.
     written = configparser.ConfigParser(os.environ, interpolation=configuration.EnvInterpolation())
@@ -81,16 +91,6 @@ def load_config(cfgfiles=None):
     if ":memory:" in config.get("logging", "database"):
         raise SystemExit("[logging] database must not be :memory: (workers cannot share it); use a file or PostgreSQL")
     return config
-
-
-class _RelativeDirsNotice(logging.Filter):
-    """Drops PyWPS's warnings that outputpath or workdir is relative (it makes them absolute
-    against the working folder) or missing: :func:`load_config` resolves and creates them."""
-
-    def filter(self, record):
-        message = record.getMessage()
-        return not (message.startswith(("server->outputpath ", "server->workdir "))
-                    and ("not absolute path" in message or "not directory" in message))
 
 
 def option(key, default=None, section="candela"):
