@@ -152,7 +152,7 @@ def test_the_installed_server_runs_a_job_with_its_shipped_model_and_writes_nothi
             try:
                 requests.get(f"{base}/", timeout=2)
                 break
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):
                 assert server.poll() is None and time.monotonic() - started < 60, \
                     (tmp_path / "server.log").read_text(errors="replace")[-3000:]
                 time.sleep(0.2)
