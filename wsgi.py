@@ -1,7 +1,8 @@
 """The WSGI application: WPS at ``/wps``, its QGIS profile at ``/qgis/wps``, job outputs at ``/outputs/``.
 
 Development: ``python wsgi.py`` (what ``make run`` does). Production: ``gunicorn wsgi:application``.
-Configuration: the packaged ``pywps.cfg``, then the file named by ``$PYWPS_CFG``.
+Installed: the ``candela-wps`` command (``main``). Configuration: the packaged ``processes/defaults.cfg``,
+a checkout's ``pywps.cfg``, then the file named by ``$PYWPS_CFG`` (see :mod:`processes.config`).
 """
 
 import argparse

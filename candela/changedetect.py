@@ -63,8 +63,14 @@ DISTANCE_FLOOR = 0.01
 
 
 def models_dir():
-    """Where models live: ``$CANDELA_MODELS``, else the repository's ``models/``."""
-    return Path(os.environ.get("CANDELA_MODELS") or Path(__file__).resolve().parents[1] / "models")
+    """Where the shipped models are: ``$CANDELA_MODELS``; else ``candela/models`` inside an
+    installed package (the wheel carries the repository's ``models/`` there); else the
+    repository's top-level ``models/`` (a checkout)."""
+    if os.environ.get("CANDELA_MODELS"):
+        return Path(os.environ["CANDELA_MODELS"])
+    here = Path(__file__).resolve().parent
+    installed = here / "models"
+    return installed if installed.is_dir() else here.parent / "models"
 
 
 @dataclass
@@ -99,15 +105,17 @@ def available_models(directories=None):
 
 def load_model(model_id=None, directories=None):
     """The model ``model_id`` (default :data:`DEFAULT_MODEL`), looked up in ``directories`` in
-    order; an unknown id is an InputError listing the shipped models (:func:`models_dir`) only:
-    other directories may hold models users trained, whose ids are not for every client to see."""
+    order (default: :func:`models_dir`); an unknown id is an InputError listing the models of the
+    first directory only, the shipped ones: the others may hold models users trained, whose ids
+    are not for every client to see."""
     model_id = (model_id or DEFAULT_MODEL).strip()
-    for directory in _directories(directories):
+    directories = _directories(directories)
+    for directory in directories:
         folder = Path(directory) / model_id
         if MODEL_ID.fullmatch(model_id) and (folder / "metadata.json").exists() and (folder / "encoder.weights.h5").exists():
             metadata = json.loads((folder / "metadata.json").read_text())
             return Model(model_id, metadata, folder / "encoder.weights.h5")
-    shipped = available_models()
+    shipped = available_models(directories[:1])
     raise InputError(f"unknown model {model_id!r}; shipped models: {', '.join(shipped) or 'none'} "
                      "(a model trained by a user must be named exactly)")
 

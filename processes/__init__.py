@@ -6,6 +6,7 @@ import os
 if not os.environ.get("PYWPS_CFG", "x"):
     del os.environ["PYWPS_CFG"]  # PyWPS crashes on import when it is set but empty
 
+from . import config  # noqa: E402,F401  (before PyWPS is imported: it quiets PyWPS's notes on relative folders)
 from . import pywps_fixes  # noqa: E402
 
 pywps_fixes.apply()

@@ -1,39 +1,91 @@
-"""Configuration: the packaged ``pywps.cfg``, then the operator's files, then ``$PYWPS_CFG``.
+"""Configuration: the packaged defaults, a checkout's ``pywps.cfg``, the operator's files, ``$PYWPS_CFG``.
 
-Relative paths are made absolute (relative to the project folder), so the server, its
-workers and the command-line tools all see the same folders whatever their working folder.
+``defaults.cfg`` (package data, so an installed wheel has it) is read first; then, when running
+from a checkout, its top-level ``pywps.cfg``; then the files given; then ``$PYWPS_CFG``.
+Relative paths are made absolute against the data folder (:func:`data_folder`), so the server,
+its workers and the command-line tools all see the same folders whatever their working folder.
 Workers are started with the same files (:data:`LOADED`).
 """
 
+import configparser
+import logging
 import os
 import re
 from datetime import timedelta
 from pathlib import Path
 
-from pywps import configuration
 
-HERE = Path(__file__).resolve().parents[1]
-PACKAGED_CFG = HERE / "pywps.cfg"
+class _RelativeDirsNotice(logging.Filter):
+    """Drops PyWPS's warnings that outputpath or workdir is relative (it makes them absolute
+    against the working folder, whenever it loads files: already on import) or missing:
+    :func:`load_config` resolves them against the data folder and creates them."""
+
+    def filter(self, record):
+        message = record.getMessage()
+        return not (message.startswith(("server->outputpath ", "server->workdir "))
+                    and ("not absolute path" in message or "not directory" in message))
+
+
+# Before PyWPS is imported: importing it loads $PYWPS_CFG.
+logging.getLogger("PYWPS").addFilter(_RelativeDirsNotice())
+
+from pywps import configuration  # noqa: E402
+
+PACKAGE = Path(__file__).resolve().parent
+DEFAULTS_CFG = PACKAGE / "defaults.cfg"
+#: The checkout the code runs from (its ``pywps.cfg`` and ``setup.cfg`` beside this package), or
+#: None when installed (site-packages has neither).
+CHECKOUT = PACKAGE.parent if all((PACKAGE.parent / f).is_file() for f in ("pywps.cfg", "setup.cfg")) else None
 AGE_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 #: The operator's configuration files loaded last (handed to workers).
 LOADED = []
+#: The data folder of the loaded configuration (set by :func:`load_config`).
+HOME = None
+
+
+def data_folder():
+    """What relative paths are relative to: ``$CANDELA_HOME``; else the checkout when running
+    from one; else the per-user ``$XDG_DATA_HOME/candela-wps`` (``~/.local/share/candela-wps``).
+    Never the working folder: a server, its workers and a cron job's ``cleanup`` must agree."""
+    if os.environ.get("CANDELA_HOME"):
+        return Path(os.environ["CANDELA_HOME"]).expanduser().resolve()
+    if CHECKOUT is not None:
+        return CHECKOUT
+    data = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(data).expanduser().resolve() / "candela-wps"
 
 
 def load_config(cfgfiles=None):
-    """Load the packaged config, ``cfgfiles``, then ``$PYWPS_CFG``; make paths absolute."""
+    """Load the packaged defaults, a checkout's ``pywps.cfg``, ``cfgfiles``, then ``$PYWPS_CFG``;
+    make paths absolute against the data folder."""
+    global HOME
+    HOME = home = data_folder()
     LOADED[:] = [str(Path(f).resolve()) for f in cfgfiles or []]
-    configuration.load_configuration([str(PACKAGED_CFG), *LOADED])
+    if os.environ.get("PYWPS_CFG"):  # workers start in the data folder: they must find the same file
+        os.environ["PYWPS_CFG"] = str(Path(os.environ["PYWPS_CFG"]).resolve())
+    checkout = [str(CHECKOUT / "pywps.cfg")] if CHECKOUT else []
+    files = [str(DEFAULTS_CFG), *checkout, *LOADED]
+    configuration.load_configuration(list(files))
     config = configuration.CONFIG
+    # PyWPS has made outputpath and workdir absolute against the working folder: read them as written.
+    written = configparser.ConfigParser(os.environ, interpolation=configuration.EnvInterpolation())
+    written.read([*files, *([os.environ["PYWPS_CFG"]] if os.environ.get("PYWPS_CFG") else [])], encoding="utf-8")
     for section, option in (("server", "outputpath"), ("server", "workdir"), ("candela", "usermodels")):
-        path = HERE / config.get(section, option)
+        path = home / Path(written.get(section, option)).expanduser()
         path.mkdir(parents=True, exist_ok=True)
         config.set(section, option, str(path))
+    shipped = config.get("candela", "models", fallback="").strip()
+    if not shipped:
+        from candela.changedetect import models_dir  # the core's default: $CANDELA_MODELS, else shipped
+
+        shipped = models_dir()
+    config.set("candela", "models", str(home / Path(shipped).expanduser()))
     roots = [r.strip() for r in config.get("server", "allowedinputpaths").split(os.pathsep) if r.strip()]
-    config.set("server", "allowedinputpaths", os.pathsep.join(str(HERE / r) for r in roots))
+    config.set("server", "allowedinputpaths", os.pathsep.join(str(home / Path(r).expanduser()) for r in roots))
     database = config.get("logging", "database")
     if database.startswith("sqlite:///") and not database.startswith("sqlite:////") and ":memory:" not in database:
-        path = HERE / database[len("sqlite:///"):]
+        path = home / database[len("sqlite:///"):]
         path.parent.mkdir(parents=True, exist_ok=True)
         config.set("logging", "database", f"sqlite:///{path}")
     if ":memory:" in config.get("logging", "database"):

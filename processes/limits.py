@@ -1,6 +1,6 @@
 """A job's limits, read from the configuration (``[server]`` and ``[candela]``) for the core.
 
-A key absent or left empty takes the core's default, which ``pywps.cfg`` documents.
+A key absent or left empty takes the core's default, which ``defaults.cfg`` documents.
 """
 
 from pywps import configuration

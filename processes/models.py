@@ -1,8 +1,14 @@
-"""Where the change-detection models are: the shipped ones, then those users trained."""
+"""Where the change-detection models are: the shipped ones, then those users trained.
+
+Both folders come from the configuration (``[candela] models`` and ``usermodels``, made
+absolute by :func:`processes.config.load_config`); the core takes them as arguments.
+"""
 
 from pywps import configuration
 
-from candela.changedetect import models_dir
+
+def shipped_models_dir():
+    return configuration.get_config_value("candela", "models")
 
 
 def user_models_dir():
@@ -10,4 +16,5 @@ def user_models_dir():
 
 
 def model_directories():
-    return [models_dir(), user_models_dir()]
+    """Shipped first: an unknown model id is answered with the ids of the first folder only."""
+    return [shipped_models_dir(), user_models_dir()]

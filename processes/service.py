@@ -314,7 +314,8 @@ def dismiss(job_id, message="Dismissed at the operator's request"):
 def worker_command(job):
     """How a worker process is started for ``job`` (see :mod:`processes.worker`)."""
     options = [arg for path in config.LOADED for arg in ("--config", path)]
-    return [sys.executable, "-m", "processes.worker", *options, "--attempt", str(job["attempts"]), job["job_id"]]
+    # -P: the worker's working folder (the data folder) is not put on its import path.
+    return [sys.executable, "-P", "-m", "processes.worker", *options, "--attempt", str(job["attempts"]), job["job_id"]]
 
 
 def store_for_config():
@@ -330,7 +331,9 @@ def executor_for_config():
     store = store_for_config()
     if store.url not in _EXECUTORS:
         # Workers import the same code as this process, tests' own processes included.
-        path = os.pathsep.join(p for p in sys.path if p and os.path.isabs(p) and os.path.isdir(p))
+        # And where this package is, whatever the server's own path held (-P: not the cwd).
+        path = os.pathsep.join(dict.fromkeys([*(p for p in sys.path if p and os.path.isabs(p) and os.path.isdir(p)),
+                                              str(config.PACKAGE.parent)]))
         _EXECUTORS[store.url] = Executor(
             store, worker_command,
             slots=int(configuration.get_config_value("server", "parallelprocesses")),
@@ -338,7 +341,7 @@ def executor_for_config():
             heartbeat_timeout=config.seconds("heartbeattimeout", "120s"),
             recovery=config.option("recovery", "requeue"),
             max_attempts=int(config.option("maxattempts", "2")),
-            on_ended=job_ended, cwd=str(config.HERE),
+            on_ended=job_ended, cwd=config.HOME,
             env={**os.environ, "PYTHONPATH": path},
         )
     return store, _EXECUTORS[store.url]
