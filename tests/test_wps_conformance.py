@@ -1,0 +1,150 @@
+"""WPS 1.0.0 (OGC 05-007r7) where PyWPS departs from it: KVP output syntax, required version
+and identifier, literal and complex input errors, complex inputs sent as text, embedded outputs,
+lineage and serviceInstance. In-process, driven by raw requests and by OWSLib's own request
+documents; every response schema-validated."""
+
+import base64
+from urllib.parse import quote, urlsplit
+from xml.sax.saxutils import escape
+
+import pytest
+import rasterio
+from lxml import etree
+from owslib.wps import WPSExecution
+
+from helpers.webserver import body, serving
+from test_wps import NS, data_inputs, exception_text, execute_xml, kvp, output_path, post, \
+    product_zip, wait_for_end  # noqa: F401  (fixture)
+from wpsschema import assert_valid
+
+
+def refused(response, code, locator):
+    assert response.status_code == 400, response.data[:500]
+    doc = assert_valid(response.data)
+    assert doc.xpath("//ows:Exception/@exceptionCode", namespaces=NS) == [code]
+    assert doc.xpath("//ows:Exception/@locator", namespaces=NS) == [locator]
+    return exception_text(doc)
+
+
+def succeeded(response):
+    doc = assert_valid(response.data)
+    assert doc.xpath("//wps:ProcessSucceeded", namespaces=NS), exception_text(doc) or response.data[:2000]
+    return doc
+
+
+def owslib_request(identifier, inputs, output=None, mode="sync", lineage=False):
+    """The Execute document OWSLib's ``wps.execute(...)`` sends for these arguments."""
+    from owslib.wps import ASYNC, SYNC
+
+    request = WPSExecution().buildRequest(identifier, inputs, output=output, lineage=lineage,
+                                          mode=SYNC if mode == "sync" else ASYNC)
+    return etree.tostring(request)
+
+
+def jpeg2tiff_kvp(wps, product_zip, data_root, **params):
+    inputs = data_inputs(product_ref=product_zip.relative_to(data_root), bands="B02", resolution=60)
+    return kvp(wps, request="Execute", identifier="Jpeg2Tiff", DataInputs=inputs, **params)
+
+
+def output_of(doc, identifier):
+    found = doc.xpath(f"//wps:ProcessOutputs/wps:Output[ows:Identifier='{identifier}']", namespaces=NS)
+    return found[0] if found else None
+
+
+# 1. KVP ResponseDocument and RawDataOutput in the standard's syntax
+
+
+@pytest.mark.parametrize("document", ["image@asReference=true", "image=@asReference=true",
+                                      "image@asReference=true@mimeType=image/tiff;metadata"])
+def test_kvp_response_document_in_the_standards_syntax(wps, product_zip, data_root, server_root, document):
+    doc = succeeded(jpeg2tiff_kvp(wps, product_zip, data_root, ResponseDocument=document))
+    reference = output_of(doc, "image").find("wps:Reference", NS)
+    assert reference is not None, "asked by reference"
+    with rasterio.open(output_path(reference.get("href"), server_root)) as image:
+        assert image.descriptions == ("B02",)
+    if "mimeType" in document:
+        assert reference.get("mimeType") == "image/tiff"
+        assert output_of(doc, "metadata").xpath(".//wps:ComplexData", namespaces=NS), "listed: embedded"
+    else:
+        assert output_of(doc, "metadata") is None, "only the listed outputs"
+
+
+def test_kvp_raw_data_output_in_the_standards_syntax(wps, product_zip, data_root):
+    response = jpeg2tiff_kvp(wps, product_zip, data_root, RawDataOutput="image@mimeType=image/tiff")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].split(";")[0] == "image/tiff"
+    assert response.data[:4] in (b"II*\x00", b"MM\x00*")
+
+
+@pytest.mark.parametrize("params", [dict(ResponseDocument="image@asReference=maybe"),
+                                    dict(ResponseDocument="image@asReferense=true"),
+                                    dict(RawDataOutput="image@asReference=true"),
+                                    dict(RawDataOutput="image;metadata")])
+def test_kvp_output_mistakes_are_invalid_parameter_values(wps, product_zip, data_root, params):
+    [(parameter, value)] = params.items()
+    text = refused(jpeg2tiff_kvp(wps, product_zip, data_root, **params), "InvalidParameterValue", parameter)
+    assert parameter in text
+
+
+def test_kvp_output_attributes_are_percent_decoded():
+    from processes.wpsrequest import kvp_outputs
+
+    # A value holding ';', '@' or '=' is percent-encoded inside the (itself encoded) parameter.
+    outputs = kvp_outputs(f"image@mimeType={quote('image/tiff; subtype=geotiff')}@asReference=1;metadata", raw=False)
+    assert outputs["image"]["mimetype"] == "image/tiff; subtype=geotiff"
+    assert outputs["image"]["asReference"] == "true"
+    assert outputs["metadata"]["asReference"] == "false"
+    assert kvp_outputs("image@mimeType=image/tiff", raw=True) == {
+        "image": {"image": "", "mimetype": "image/tiff", "encoding": "", "schema": "", "uom": ""}}
+
+
+# 2, 3. version and identifier
+
+
+def no_version(xml):
+    return xml.replace(' version="1.0.0"', "", 1)
+
+
+DESCRIBE_XML = ('<wps:DescribeProcess service="WPS" version="1.0.0" xmlns:wps="http://www.opengis.net/wps/1.0.0" '
+                'xmlns:ows="http://www.opengis.net/ows/1.1"><ows:Identifier>Jpeg2Tiff</ows:Identifier>'
+                '</wps:DescribeProcess>')
+
+
+@pytest.mark.parametrize("how", ["describe-kvp", "execute-kvp", "describe-xml", "execute-xml"])
+def test_describe_process_and_execute_need_a_version(wps, product_zip, how):
+    if how.endswith("kvp"):
+        operation = "DescribeProcess" if how.startswith("describe") else "Execute"
+        response = wps.get(f"/wps?service=WPS&request={operation}&identifier=Jpeg2Tiff"
+                           f"&DataInputs=product_ref={product_zip}")
+    else:
+        xml = DESCRIBE_XML if how.startswith("describe") else \
+            execute_xml("Jpeg2Tiff", [("product_ref", str(product_zip))])
+        response = post(wps, no_version(xml))
+    assert "version" in refused(response, "MissingParameterValue", "version")
+
+
+def test_get_capabilities_needs_no_version(wps):
+    doc = assert_valid(wps.get("/wps?service=WPS&request=GetCapabilities").data)
+    assert etree.QName(doc).localname == "Capabilities"
+
+
+def test_execute_without_identifier_is_a_missing_parameter(wps):
+    refused(wps.get("/wps?service=WPS&version=1.0.0&request=Execute&DataInputs=bands=B02"),
+            "MissingParameterValue", "identifier")
+    xml = execute_xml("Jpeg2Tiff", [("bands", "B02")]).replace("<ows:Identifier>Jpeg2Tiff</ows:Identifier>", "")
+    refused(post(wps, xml), "MissingParameterValue", "identifier")
+
+
+# The patch behind CandelaRequest
+
+
+def test_the_fixes_refuse_another_pywps_version(monkeypatch):
+    import pywps
+    from pywps.response.basic import WPSResponse
+
+    from processes import pywps_fixes
+
+    monkeypatch.setattr(WPSResponse, "_candela_fixed", False)
+    monkeypatch.setattr(pywps, "__version__", "4.9.0")
+    with pytest.raises(RuntimeError, match="4.8.1"):
+        pywps_fixes.apply()
