@@ -19,7 +19,7 @@ import time
 
 from lxml import etree
 from pywps import Service, configuration
-from pywps.exceptions import InvalidParameterValue, MissingParameterValue, ServerBusy
+from pywps.exceptions import FileURLNotSupported, InvalidParameterValue, MissingParameterValue, ServerBusy
 from pywps.inout.inputs import BoundingBoxInput, ComplexInput, LiteralInput
 from pywps.response.execute import ExecuteResponse
 from pywps.response.status import WPS_STATUS
@@ -32,10 +32,10 @@ from . import config
 from .jobfiles import job_folder, output_folder, status_document
 from .statusdoc import mark_failed, write_status_document
 from .wpsio import is_blank
+from .wpsrequest import check_literal, complex_value
 
 LOGGER = logging.getLogger("PYWPS")
 
-BOOLEAN_WORDS = {"true", "false", "1", "0"}
 #: Seconds between two looks at the store while a synchronous client waits.
 SYNC_POLL = 0.1
 
@@ -150,7 +150,8 @@ class CandelaService(Service):
             if isinstance(inpt, LiteralInput):
                 given = [value for value in given if not is_blank(value.get("data"))] if inpt.min_occurs == 0 \
                     else given
-                _check_literals(inpt, given)
+                for value in given:
+                    check_literal(inpt, value)
             if len(given) > inpt.max_occurs:
                 raise InvalidParameterValue(
                     f"Input {identifier}: at most {inpt.max_occurs} values, {len(given)} given", identifier)
@@ -163,22 +164,16 @@ class CandelaService(Service):
                     parsed[identifier] = [inpt.clone()]
                 continue
             if isinstance(inpt, ComplexInput):
-                parsed[identifier] = self.create_complex_inputs(inpt, given)
+                given = [complex_value(identifier, value) for value in given]
+                try:
+                    parsed[identifier] = self.create_complex_inputs(inpt, given)
+                except FileURLNotSupported as error:
+                    raise FileURLNotSupported(f"Input {identifier}: {error.description}", identifier) from None
             elif isinstance(inpt, LiteralInput):
                 parsed[identifier] = self.create_literal_inputs(inpt, given)
             elif isinstance(inpt, BoundingBoxInput):
                 parsed[identifier] = self.create_bbox_inputs(inpt, given)
         wps_request.inputs = parsed
-
-
-def _check_literals(inpt, given):
-    if inpt.data_type != "boolean":
-        return
-    for value in given:
-        if str(value.get("data", "")).strip().lower() not in BOOLEAN_WORDS:
-            raise InvalidParameterValue(
-                f"Input {inpt.identifier}: {str(value.get('data'))[:40]!r} is not a boolean; use true or false",
-                inpt.identifier)
 
 
 # Jobs on disk

@@ -5,18 +5,41 @@
   (``image@asReference=true;metadata@mimeType=application/json``; PyWPS's own
   ``image=@asReference=true`` still works), ``version`` required by DescribeProcess and Execute,
   an Execute without ``identifier`` answered MissingParameterValue with locator ``identifier``.
+- :func:`complex_value`: a complex input sent as literal text (OWSLib sends every plain string
+  as ``wps:LiteralData``; KVP ``product=https://...``) is the reference it names, or refused.
+- :func:`check_literal`: a literal that is not of its input's type is refused naming the input.
 """
 
-from urllib.parse import unquote
+import os
+import re
+from urllib.parse import unquote, urlparse
 
 from pywps import WPSRequest
 from pywps.exceptions import InvalidParameterValue, MissingParameterValue
+from pywps.inout.literaltypes import convert
+
+from candela.errors import InputError
+from candela.references import path_under_roots
+
+from .pywps_fixes import data_roots
 
 #: The attributes of an output in KVP (lowercase) and PyWPS's keys for them.
 OUTPUT_ATTRIBUTES = {"mimetype": "mimetype", "encoding": "encoding", "schema": "schema", "uom": "uom",
                      "asreference": "asReference"}
 #: xs:boolean's words, and what PyWPS's ``asReference`` holds for each.
 BOOLEANS = {"true": "true", "1": "true", "false": "false", "0": "false"}
+#: What a literal of each type looks like, for messages.
+EXPECTED = {
+    "boolean": "a boolean; use true or false",
+    "integer": "an integer (type integer), e.g. 10",
+    "nonNegativeInteger": "an integer of 0 or more (type nonNegativeInteger)",
+    "positiveInteger": "an integer above 0 (type positiveInteger)",
+    "float": "a number (type float), e.g. 0.05",
+    "date": "a date (type date), e.g. 2021-06-01",
+    "dateTime": "a date and time (type dateTime), e.g. 2021-06-01T10:30:00Z",
+    "time": "a time (type time), e.g. 10:30:00",
+}
+INTEGER = re.compile(r"[+-]?\d+")
 OPERATIONS = {"describeprocess": "DescribeProcess", "execute": "Execute"}
 
 
@@ -82,3 +105,68 @@ def kvp_outputs(text, raw):
     if raw and len(outputs) > 1:
         raise InvalidParameterValue(f"RawDataOutput names one output, not {len(outputs)}", parameter)
     return outputs
+
+
+# Inputs
+
+def check_literal(inpt, value):
+    """Refuse a literal value (PyWPS's input dict) that is not of ``inpt``'s data type,
+    naming the input and the type."""
+    data = value.get("data")
+    text = "" if data is None else str(data).strip()
+    data_type = inpt.data_type
+    if data_type == "boolean":
+        valid = text.lower() in BOOLEANS
+    elif data_type in ("integer", "nonNegativeInteger", "positiveInteger"):
+        # xs:integer's digits only (PyWPS takes int(float(text)): 10.7 as 10, and fails on inf).
+        valid = bool(INTEGER.fullmatch(text)) and (
+            data_type == "integer" or int(text) >= (1 if data_type == "positiveInteger" else 0))
+    else:
+        try:
+            convert(data_type, data)
+            valid = True
+        except Exception:  # PyWPS's converters raise their own errors, ValueError and others
+            valid = False
+    if not valid:
+        expected = EXPECTED.get(data_type, f"a valid {data_type}")
+        raise InvalidParameterValue(f"Input {inpt.identifier}: {text[:40]!r} is not {expected}", inpt.identifier)
+
+
+def complex_value(identifier, value):
+    """A complex input's value (PyWPS's input dict) as PyWPS's Service takes it.
+
+    A reference (``href``) or embedded data (``mimeType``, maybe None) is returned as it is.
+    Literal text (neither) naming an http(s) or ``file://`` URL, or a path under a data root,
+    becomes that reference, as if sent as ``xlink:href``: the same checks, the same fetching
+    later. Any other text is refused, saying how to send the input.
+    """
+    if "href" in value or "mimeType" in value:
+        return value
+    text = "" if value.get("data") is None else str(value["data"]).strip()
+    href = _reference_in_text(text)
+    if href is None:
+        shown = repr(text[:60]) if text else "empty text"
+        raise InvalidParameterValue(
+            f"Input {identifier}: {shown} is neither an http(s) URL nor a file under the server's data roots. "
+            f"Send {identifier} as a reference (an http(s) URL or a server path, as wps:Reference xlink:href, "
+            f"as text, or in KVP {identifier}=@xlink:href=URL), or embed the file with its mimeType "
+            f"(wps:ComplexData mimeType=...)", identifier)
+    return {"identifier": identifier, "href": href, "mimeType": None, "method": "GET"}
+
+
+def _reference_in_text(text):
+    """The href that ``text`` names, or None."""
+    if not text:
+        return None
+    scheme = urlparse(text).scheme.lower()
+    if scheme in ("http", "https", "file"):
+        return text
+    if scheme and len(scheme) > 1:
+        return None
+    try:
+        # The real path (symlinks resolved) is both what is checked and what is opened.
+        return "file://" + str(path_under_roots(text, data_roots()))
+    except InputError:
+        # An absolute path outside the roots is refused by the file reference check, as a
+        # file:// href would be; other text is no reference.
+        return "file://" + text if os.path.isabs(text) else None

@@ -135,6 +135,67 @@ def test_execute_without_identifier_is_a_missing_parameter(wps):
     refused(post(wps, xml), "MissingParameterValue", "identifier")
 
 
+# 4. Literals that are not of their type
+
+
+@pytest.mark.parametrize("process, identifier, value, expected", [
+    ("Jpeg2Tiff", "resolution", "sixty", "integer"),
+    ("Jpeg2Tiff", "resolution", "60.5", "integer"),
+    ("SARChangeDetect", "alpha", "abc", "float"),
+])
+def test_unparsable_literals_name_the_input_and_its_type(wps, product_zip, process, identifier, value, expected):
+    product = "images_ref" if process == "SARChangeDetect" else "product_ref"
+    response = kvp(wps, request="Execute", identifier=process,
+                   DataInputs=data_inputs(**{product: product_zip.name, identifier: value}))
+    text = refused(response, "InvalidParameterValue", identifier)
+    assert f"Input {identifier}" in text and value in text and expected in text
+
+
+# 5. Complex inputs sent as literal text
+
+
+@pytest.fixture(scope="module")
+def product_url(product_zip):
+    with serving({"/S2/product.zip": body(product_zip.read_bytes())}) as (base, seen):
+        yield f"{base}/S2/product.zip", seen
+
+
+def test_owslib_plain_string_url_for_a_complex_input_is_fetched_as_a_reference(wps, product_url, server_root):
+    """``wps.execute("Jpeg2Tiff", [("product", "https://...")])``: OWSLib sends wps:LiteralData."""
+    url, seen = product_url
+    request = owslib_request("Jpeg2Tiff", [("product", url), ("bands", "B03"), ("resolution", "60")],
+                             output=[("image", True)])
+    assert b"LiteralData" in request
+    doc = succeeded(post(wps, request))
+    assert ("GET", "/S2/product.zip", b"") in seen, "fetched by the job, like an xlink:href"
+    href = output_of(doc, "image").find("wps:Reference", NS).get("href")
+    with rasterio.open(output_path(href, server_root)) as image:
+        assert image.descriptions == ("B03",)
+
+
+@pytest.mark.parametrize("how", ["relative", "absolute", "file-url"])
+def test_kvp_server_path_for_a_complex_input_is_a_reference(wps, product_zip, data_root, how):
+    text = {"relative": str(product_zip.relative_to(data_root)), "absolute": str(product_zip),
+            "file-url": product_zip.as_uri()}[how]
+    response = kvp(wps, request="Execute", identifier="Jpeg2Tiff", ResponseDocument="metadata",
+                   DataInputs=data_inputs(product=text, bands="B02", resolution=60))
+    doc = succeeded(response)
+    assert output_of(doc, "metadata").xpath(".//wps:ComplexData/text()", namespaces=NS)
+
+
+@pytest.mark.parametrize("text", ["not a product", "missing/product.zip", "s3://bucket/product.zip"])
+def test_other_text_for_a_complex_input_says_how_to_send_it(wps, text):
+    xml = execute_xml("Jpeg2Tiff", [("product", text)], outputs=[("image", True)])
+    message = refused(post(wps, xml), "InvalidParameterValue", "product")
+    assert "Input product" in message and "reference" in message and "mimeType" in message
+
+
+def test_a_path_outside_the_data_roots_is_refused_like_a_file_href(wps):
+    for product in ("/etc/passwd", "file:///etc/passwd"):
+        text = refused(post(wps, execute_xml("Jpeg2Tiff", [("product", product)])), "FileURLNotSupported", "product")
+        assert "data roots" in text and "passwd" not in text
+
+
 # The patch behind CandelaRequest
 
 
