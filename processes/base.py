@@ -192,7 +192,8 @@ class Job:
             self.response.update_status(message, percent)
 
     def output_file(self, identifier, path):
-        """Publish a file output; rasters always by reference, whatever the client asked.
+        """Publish a file output, by reference or embedded as the client asked (an output the
+        client did not list goes as declared: rasters by reference).
 
         The file must lie inside this job's folders (see :meth:`inside`).
         """
@@ -201,8 +202,6 @@ class Job:
         if self.request.raw:
             path = self._keep(path)
         output.file = str(path)
-        if any(f.mime_type.startswith("image/tiff") for f in output.supported_formats):
-            output.as_reference = True
 
     def output_folder(self):
         """This job's folder under the server's outputpath (where PyWPS publishes its files)."""

@@ -33,6 +33,7 @@ from .jobfiles import job_folder, output_folder, status_document
 from .statusdoc import mark_failed, write_status_document
 from .wpsio import is_blank
 from .wpsrequest import check_literal, complex_value
+from .wpsresponse import escape_json_outputs
 
 LOGGER = logging.getLogger("PYWPS")
 
@@ -60,6 +61,13 @@ class JobResponse(ExecuteResponse):
             write_status_document(self.process.status_location, self.doc)
         if clean and status in (WPS_STATUS.SUCCEEDED, WPS_STATUS.FAILED):
             self.process.clean()
+
+    @property
+    def json(self):
+        """PyWPS's data for the response document, with JSON outputs escaped (see :mod:`.wpsresponse`)."""
+        data = super().json
+        escape_json_outputs(data.get("outputs"))
+        return data
 
 
 class CandelaService(Service):

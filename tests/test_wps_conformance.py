@@ -196,6 +196,49 @@ def test_a_path_outside_the_data_roots_is_refused_like_a_file_href(wps):
         assert "data roots" in text and "passwd" not in text
 
 
+# 6. Embedded complex outputs
+
+
+def test_an_output_listed_without_as_reference_is_embedded(wps, product_zip):
+    """OWSLib ``output=[('image', None, None)]`` lists the output without asReference (default false)."""
+    request = owslib_request("Jpeg2Tiff", [("product_ref", str(product_zip)), ("bands", "B04"),
+                                           ("resolution", "60")], output=[("image", None, None)])
+    data = output_of(succeeded(post(wps, request)), "image").find("wps:Data/wps:ComplexData", NS)
+    assert data.get("encoding") == "base64"
+    with rasterio.MemoryFile(base64.b64decode(data.text)) as memory, memory.open() as image:
+        assert image.descriptions == ("B04",)
+
+
+def test_an_output_over_maxembedded_fails_the_job_saying_to_ask_a_reference(wps, product_zip, candela_settings):
+    candela_settings(maxembedded="0.001mb")
+    xml = execute_xml("Jpeg2Tiff", [("product_ref", str(product_zip)), ("bands", "B04"), ("resolution", "60")],
+                      outputs=[("image", False)])
+    doc = assert_valid(post(wps, xml).data)
+    assert doc.xpath("//wps:ProcessFailed", namespaces=NS)
+    text = exception_text(doc)
+    assert "Output image" in text and "asReference=true" in text
+
+
+def test_with_no_outputs_listed_rasters_come_by_reference(wps, product_zip, server_root):
+    """The QGIS plugin: ``execute(id, inputs, output=[])``, async."""
+    request = owslib_request("Jpeg2Tiff", [("product_ref", str(product_zip)), ("bands", "B02"),
+                                           ("resolution", "60")], output=[], mode="async")
+    accepted = assert_valid(post(wps, request).data)
+    status = wait_for_end(output_path(accepted.get("statusLocation"), server_root))
+    assert status.xpath("//wps:ProcessSucceeded", namespaces=NS)
+    assert output_of(status, "image").find("wps:Reference", NS) is not None
+    assert output_of(status, "metadata").find("wps:Data/wps:ComplexData", NS) is not None
+
+
+def test_embedded_json_is_escaped(wps, data_root):
+    odd = data_root / "a&b<c.tif"
+    odd.write_bytes(b"not an image")
+    xml = execute_xml("ExtractInfo", [("images_ref", escape(odd.name))], outputs=[("pairs", False)])
+    doc = succeeded(post(wps, xml))
+    pairs = output_of(doc, "pairs").findtext("wps:Data/wps:ComplexData", namespaces=NS)
+    assert '"a&b<c.tif"' in pairs
+
+
 # The patch behind CandelaRequest
 
 
