@@ -50,6 +50,22 @@ TEMPLATE_FIXES = {
         ('exceptionCode="NoApplicableCode" locator="None"', 'exceptionCode="NoApplicableCode"'),
         # xs:boolean is lowercase.
         ('asReference="{{ output.asreference }}"', 'asReference="{{ output.asreference | string | lower }}"'),
+        # Lineage (inputs as sent, see processes.wpsresponse): attributes only when given.
+        (
+            '<wps:ComplexData mimeType="{{ input.mimetype }}" encoding="{{ input.encoding }}" '
+            'schema="{{ input.schema }}">{{ input.data | safe }}</wps:ComplexData>',
+            '<wps:ComplexData{% if input.mimetype %} mimeType="{{ input.mimetype }}"{% endif %}'
+            '{% if input.encoding %} encoding="{{ input.encoding }}"{% endif %}'
+            '{% if input.schema %} schema="{{ input.schema }}"{% endif %}>{{ input.data | safe }}</wps:ComplexData>',
+        ),
+        (
+            '<wps:Reference xlink:href="{{ input.href }}" method="{{ input.method }}" mimeType="{{ input.mimetype }}" '
+            'encoding="{{ input.encoding }}" schema="{{ input.schema }}"/>',
+            '<wps:Reference xlink:href="{{ input.href }}" method="{{ input.method }}"'
+            '{% if input.mimetype %} mimeType="{{ input.mimetype }}"{% endif %}'
+            '{% if input.encoding %} encoding="{{ input.encoding }}"{% endif %}'
+            '{% if input.schema %} schema="{{ input.schema }}"{% endif %}/>',
+        ),
         # A reference to a stored file is the raw file: no base64 encoding, no empty attributes.
         (
             '<wps:Reference href="{{ output.href }}" mimeType="{{ output.mimetype }}" '

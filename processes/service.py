@@ -33,7 +33,7 @@ from .jobfiles import job_folder, output_folder, status_document
 from .statusdoc import mark_failed, write_status_document
 from .wpsio import is_blank
 from .wpsrequest import check_literal, complex_value
-from .wpsresponse import escape_json_outputs
+from .wpsresponse import escape_json_outputs, lineage_inputs, service_instance
 
 LOGGER = logging.getLogger("PYWPS")
 
@@ -64,9 +64,13 @@ class JobResponse(ExecuteResponse):
 
     @property
     def json(self):
-        """PyWPS's data for the response document, with JSON outputs escaped (see :mod:`.wpsresponse`)."""
+        """PyWPS's data for the response document, with a working ``serviceInstance``, JSON
+        outputs escaped, and lineage echoing the inputs as sent (see :mod:`.wpsresponse`)."""
         data = super().json
+        data["service_instance"] = service_instance()
         escape_json_outputs(data.get("outputs"))
+        if data.get("lineage"):
+            data["input_definitions"] = lineage_inputs(self.process, getattr(self.wps_request, "sent_inputs", {}))
         return data
 
 
@@ -146,7 +150,7 @@ class CandelaService(Service):
 
     def parse_inputs(self, process, wps_request):
         """Replace the request's input dicts by checked PyWPS inputs, or raise an OGC exception
-        naming the input at fault."""
+        naming the input at fault. The dicts as sent stay in ``wps_request.sent_inputs``."""
         declared = {inpt.identifier: inpt for inpt in process.inputs}
         for identifier in wps_request.inputs:
             if identifier not in declared:
@@ -181,7 +185,7 @@ class CandelaService(Service):
                 parsed[identifier] = self.create_literal_inputs(inpt, given)
             elif isinstance(inpt, BoundingBoxInput):
                 parsed[identifier] = self.create_bbox_inputs(inpt, given)
-        wps_request.inputs = parsed
+        wps_request.sent_inputs, wps_request.inputs = wps_request.inputs, parsed
 
 
 # Jobs on disk

@@ -239,6 +239,34 @@ def test_embedded_json_is_escaped(wps, data_root):
     assert '"a&b<c.tif"' in pairs
 
 
+# 7, 8. Lineage and serviceInstance
+
+
+def test_lineage_echoes_the_inputs_as_sent_and_service_instance_works(wps, product_zip, data_root):
+    relative = str(product_zip.relative_to(data_root))
+    xml = execute_xml("Jpeg2Tiff", [("product", relative), ("bands", "B02")], outputs=[("metadata", False)])
+    doc = succeeded(post(wps, xml.replace("<wps:ResponseDocument>", '<wps:ResponseDocument lineage="true">')))
+    echoed = [(i.findtext("ows:Identifier", namespaces=NS), i.findtext("wps:Data/wps:LiteralData", namespaces=NS))
+              for i in doc.xpath("//wps:DataInputs/wps:Input", namespaces=NS)]
+    assert echoed == [("product", relative), ("bands", "B02")], "as sent: no defaults (resolution, mask_clouds)"
+
+    url = doc.get("serviceInstance")
+    assert "&amp;" not in url
+    parts = urlsplit(url)
+    capabilities = assert_valid(wps.get(f"{parts.path}?{parts.query}").data)
+    assert etree.QName(capabilities).localname == "Capabilities"
+
+
+def test_lineage_echoes_references_and_every_value(wps, product_zip, data_root):
+    relative = str(product_zip.relative_to(data_root))
+    xml = execute_xml("ExtractInfo", [("images", ("href", product_zip.as_uri())), ("images_ref", relative),
+                                      ("images_ref", relative)], outputs=[("pairs", False)])
+    doc = succeeded(post(wps, xml.replace("<wps:ResponseDocument>", '<wps:ResponseDocument lineage="true">')))
+    inputs = doc.xpath("//wps:DataInputs/wps:Input", namespaces=NS)
+    assert [i.findtext("ows:Identifier", namespaces=NS) for i in inputs] == ["images", "images_ref", "images_ref"]
+    assert inputs[0].find("wps:Reference", NS).get("{%s}href" % NS["xlink"]) == product_zip.as_uri()
+
+
 # The patch behind CandelaRequest
 
 
