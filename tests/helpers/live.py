@@ -66,8 +66,8 @@ class LiveServer:
             try:  # not a WPS request: nothing but the server's start may start its executor
                 requests.get(f"{self.base}/", timeout=2)
                 return self
-            except requests.ConnectionError:
-                pass
+            except (requests.ConnectionError, requests.Timeout):
+                pass  # not listening yet, or listening while its workers still boot (gunicorn)
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"server did not start:\n{self.log()[-3000:]}")
             time.sleep(0.2)
