@@ -36,6 +36,16 @@ def max_request_bytes():
     return _bytes(configuration.get_config_value("server", "maxrequestsize"))
 
 
+#: Default of ``[candela] maxembedded``.
+MAX_EMBEDDED = 10 * 1024**2
+
+
+def max_embedded_bytes():
+    """The largest complex output embedded in an Execute response (``asReference=false``),
+    ``[candela] maxembedded``; larger ones must be asked for as references."""
+    return _setting("maxembedded", _bytes, MAX_EMBEDDED)
+
+
 def fetch_policy():
     """A new FetchPolicy: create one per job, since its download budget spans the whole job."""
     default = FetchPolicy()

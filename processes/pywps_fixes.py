@@ -3,20 +3,25 @@
 Each fix answers a verified defect (see the field notes): schema-invalid responses, a
 string-prefix check on server paths, reference fetching without timeout, status check or
 host policy (PyWPS fetches nothing now: Job.files does, under the job's policy),
-unknown output ids answered with HTML 500, and unrequested outputs returned. (How jobs run and
+unknown output ids answered with HTML 500, and unrequested outputs returned; and PyWPS's Service
+builds our request class (:class:`processes.wpsrequest.CandelaRequest`). (How jobs run and
 how inputs are checked is not patched: :mod:`processes.service` subclasses PyWPS's Service.)
 Template fixes are text
 substitutions on PyWPS's own templates; each must match exactly once, so an upgrade that
-changes a template fails loudly instead of silently serving invalid XML.
+changes a template fails loudly instead of silently serving invalid XML. Every fix was written
+for PyWPS :data:`WRITTEN_FOR`: :func:`apply` refuses any other version.
 """
 
 import logging
 import os
+import sys
 from urllib.parse import unquote, urlparse
 
+import pywps
 from jinja2 import PackageLoader, TemplateNotFound
 from pywps import configuration
 from pywps.app.Process import Process
+from pywps.app.WPSRequest import WPSRequest
 from pywps.exceptions import FileURLNotSupported, InvalidParameterValue, NoApplicableCode
 from pywps.inout.basic import ComplexInput, IOHandler, UrlHandler
 from pywps.response.basic import WPSResponse
@@ -27,6 +32,9 @@ from candela.fetch import FETCH_FAILED
 from candela.references import path_under_roots
 
 LOGGER = logging.getLogger("PYWPS")
+
+#: The PyWPS version these fixes were written for and tested against.
+WRITTEN_FOR = "4.8.1"
 
 TEMPLATE_FIXES = {
     "1.0.0/capabilities/main.xml": [
@@ -42,6 +50,22 @@ TEMPLATE_FIXES = {
         ('exceptionCode="NoApplicableCode" locator="None"', 'exceptionCode="NoApplicableCode"'),
         # xs:boolean is lowercase.
         ('asReference="{{ output.asreference }}"', 'asReference="{{ output.asreference | string | lower }}"'),
+        # Lineage (inputs as sent, see processes.wpsresponse): attributes only when given.
+        (
+            '<wps:ComplexData mimeType="{{ input.mimetype }}" encoding="{{ input.encoding }}" '
+            'schema="{{ input.schema }}">{{ input.data | safe }}</wps:ComplexData>',
+            '<wps:ComplexData{% if input.mimetype %} mimeType="{{ input.mimetype }}"{% endif %}'
+            '{% if input.encoding %} encoding="{{ input.encoding }}"{% endif %}'
+            '{% if input.schema %} schema="{{ input.schema }}"{% endif %}>{{ input.data | safe }}</wps:ComplexData>',
+        ),
+        (
+            '<wps:Reference xlink:href="{{ input.href }}" method="{{ input.method }}" mimeType="{{ input.mimetype }}" '
+            'encoding="{{ input.encoding }}" schema="{{ input.schema }}"/>',
+            '<wps:Reference xlink:href="{{ input.href }}" method="{{ input.method }}"'
+            '{% if input.mimetype %} mimeType="{{ input.mimetype }}"{% endif %}'
+            '{% if input.encoding %} encoding="{{ input.encoding }}"{% endif %}'
+            '{% if input.schema %} schema="{{ input.schema }}"{% endif %}/>',
+        ),
         # A reference to a stored file is the raw file: no base64 encoding, no empty attributes.
         (
             '<wps:Reference href="{{ output.href }}" mimeType="{{ output.mimetype }}" '
@@ -126,6 +150,18 @@ def apply():
     """Apply every fix (idempotent)."""
     if getattr(WPSResponse, "_candela_fixed", False):
         return
+    if pywps.__version__ != WRITTEN_FOR:
+        raise RuntimeError(f"processes.pywps_fixes was written for PyWPS {WRITTEN_FOR}, not {pywps.__version__}: "
+                           "check each fix against the new version (tests/test_wps_conformance.py) and update it")
+
+    # PyWPS's Service.call builds its request as WPSRequest(http_request, preprocessors), by
+    # that module name: make it build ours.
+    from .wpsrequest import CandelaRequest
+
+    service_module = sys.modules["pywps.app.Service"]
+    if service_module.WPSRequest is not WPSRequest:
+        raise RuntimeError("PyWPS's Service no longer builds pywps.app.WPSRequest.WPSRequest")
+    service_module.WPSRequest = CandelaRequest
 
     original_init = WPSResponse.__init__
 

@@ -19,7 +19,7 @@ import time
 
 from lxml import etree
 from pywps import Service, configuration
-from pywps.exceptions import InvalidParameterValue, MissingParameterValue, ServerBusy
+from pywps.exceptions import FileURLNotSupported, InvalidParameterValue, MissingParameterValue, ServerBusy
 from pywps.inout.inputs import BoundingBoxInput, ComplexInput, LiteralInput
 from pywps.response.capabilities import CapabilitiesResponse
 from pywps.response.execute import ExecuteResponse
@@ -33,12 +33,13 @@ from . import config
 from .jobfiles import job_folder, output_folder, status_document
 from .statusdoc import mark_failed, write_status_document
 from .job import is_blank
-from .registry import process_key
+from .registry import process_key, service_url
 from .results import outputs_of
+from .wpsrequest import check_literal, complex_value
+from .wpsresponse import escape_json_outputs, lineage_inputs, service_instance
 
 LOGGER = logging.getLogger("PYWPS")
 
-BOOLEAN_WORDS = {"true", "false", "1", "0"}
 #: Seconds between two looks at the store while a synchronous client waits.
 SYNC_POLL = 0.1
 
@@ -63,6 +64,17 @@ class JobResponse(ExecuteResponse):
             write_status_document(self.process.status_location, self.doc)
         if clean and status in (WPS_STATUS.SUCCEEDED, WPS_STATUS.FAILED):
             self.process.clean()
+
+    @property
+    def json(self):
+        """PyWPS's data for the response document, with a working ``serviceInstance``, JSON
+        outputs escaped, and lineage echoing the inputs as sent (see :mod:`.wpsresponse`)."""
+        data = super().json
+        data["service_instance"] = service_instance(service_url(self.process.binding))
+        escape_json_outputs(data.get("outputs"))
+        if data.get("lineage"):
+            data["input_definitions"] = lineage_inputs(self.process, getattr(self.wps_request, "sent_inputs", {}))
+        return data
 
 
 class ServiceCapabilities(CapabilitiesResponse):
@@ -161,7 +173,7 @@ class CandelaService(Service):
 
     def parse_inputs(self, process, wps_request):
         """Replace the request's input dicts by checked PyWPS inputs, or raise an OGC exception
-        naming the input at fault."""
+        naming the input at fault. The dicts as sent stay in ``wps_request.sent_inputs``."""
         declared = {inpt.identifier: inpt for inpt in process.inputs}
         for identifier in wps_request.inputs:
             if identifier not in declared:
@@ -172,7 +184,8 @@ class CandelaService(Service):
             given = wps_request.inputs.get(identifier) or []
             if isinstance(inpt, LiteralInput):
                 given = [value for value in given if not is_blank(value.get("data"))]
-                _check_literals(inpt, given)
+                for value in given:
+                    check_literal(inpt, value)
             if len(given) > inpt.max_occurs:
                 raise InvalidParameterValue(
                     f"Input {identifier}: at most {inpt.max_occurs} values, {len(given)} given", identifier)
@@ -185,7 +198,11 @@ class CandelaService(Service):
                     parsed[identifier] = [inpt.clone()]
                 continue
             if isinstance(inpt, ComplexInput):
-                parsed[identifier] = self.create_complex_inputs(inpt, given)
+                given = [complex_value(identifier, value) for value in given]
+                try:
+                    parsed[identifier] = self.create_complex_inputs(inpt, given)
+                except FileURLNotSupported as error:
+                    raise FileURLNotSupported(f"Input {identifier}: {error.description}", identifier) from None
             elif isinstance(inpt, LiteralInput):
                 parsed[identifier] = self.create_literal_inputs(inpt, given)
             elif isinstance(inpt, BoundingBoxInput):
@@ -194,17 +211,7 @@ class CandelaService(Service):
             if not any(parsed.get(name) for name in alternatives):
                 raise MissingParameterValue(
                     f"Input {identifier} is required: give {' or '.join(alternatives)}", identifier)
-        wps_request.inputs = parsed
-
-
-def _check_literals(inpt, given):
-    if inpt.data_type != "boolean":
-        return
-    for value in given:
-        if str(value.get("data", "")).strip().lower() not in BOOLEAN_WORDS:
-            raise InvalidParameterValue(
-                f"Input {inpt.identifier}: {str(value.get('data'))[:40]!r} is not a boolean; use true or false",
-                inpt.identifier)
+        wps_request.sent_inputs, wps_request.inputs = wps_request.inputs, parsed
 
 
 # Jobs on disk

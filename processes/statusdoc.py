@@ -19,6 +19,8 @@ from pywps import configuration
 
 from candela.sentinel2 import xml_parser
 
+from .wpsresponse import service_instance
+
 WPS_NS = "http://www.opengis.net/wps/1.0.0"
 OWS_NS = "http://www.opengis.net/ows/1.1"
 
@@ -68,11 +70,10 @@ def mark_failed(path, message):
 
 def bare_document(job_id):
     """The smallest valid status document of a job whose own document is unreadable."""
-    service = configuration.get_config_value("server", "url")
     outputs = configuration.get_config_value("server", "outputurl")
     return (
         f'<wps:ExecuteResponse xmlns:wps="{WPS_NS}" xmlns:ows="{OWS_NS}" service="WPS" version="1.0.0" '
-        f'xml:lang="en-US" serviceInstance="{escape(service)}?service=WPS&amp;request=GetCapabilities" '
+        f'xml:lang="en-US" serviceInstance="{escape(service_instance())}" '
         f'statusLocation="{escape(outputs.rstrip("/"))}/{escape(job_id)}.xml">'
         '<wps:Process wps:processVersion="unknown"><ows:Identifier>unknown</ows:Identifier>'
         '<ows:Title>unknown</ows:Title></wps:Process><wps:Status creationTime="1970-01-01T00:00:00Z">'

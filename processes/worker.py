@@ -32,6 +32,7 @@ from .registry import load_process
 from .jobfiles import job_folder, output_folder, status_document
 from .service import CandelaService, JobResponse, final_state, load_request, prepare
 from .statusdoc import mark_failed
+from .wpsresponse import check_embedded
 
 LOGGER = logging.getLogger("PYWPS")
 
@@ -104,6 +105,7 @@ def run_job(store, job):
         process.setup_outputs_from_wps_request(wps_request)
         response._update_status(WPS_STATUS.STARTED, "Started", 0)
         process.handler(wps_request, response)
+        check_embedded(response)  # before the document that would embed them is written
     except ProcessError as error:
         fail(response, f"Process error: {error}")
     except Exception as error:

@@ -155,14 +155,13 @@ class WpsProcess(Process):
         return response
 
     def publish(self, job, request, response):
-        """Hand the job's results to the response; rasters always by reference."""
+        """Hand the job's results to the response, by reference or embedded as the client asked
+        (an output the client did not list goes as declared: rasters by reference)."""
         for identifier, path in job.results.items():
             output = response.outputs[identifier]
             if request.raw:
                 path = keep(job, path)  # PyWPS deletes the work folder before it streams a raw output
             output.file = str(path)
-            if self.operation.output(identifier).formats[0] in declared.RASTER:
-                output.as_reference = True
 
 
 def uploaded(item, identifier, number):

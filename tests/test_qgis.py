@@ -68,6 +68,13 @@ def test_describe_process_of_every_qgis_process_is_schema_valid(wps_app):
     assert addresses == {"http://127.0.0.1:5000/qgis/wps"}, addresses
 
 
+def test_qgis_execute_responses_name_the_qgis_service(wps_app):
+    client = Client(wps_app)
+    doc = assert_valid(client.get("/qgis/wps?service=WPS&version=1.0.0&request=Execute&identifier=Jpeg2Tiff"
+                                  "&DataInputs=product_ref=missing.zip").data)
+    assert doc.get("serviceInstance").startswith("http://127.0.0.1:5000/qgis/wps?"), doc.get("serviceInstance")
+
+
 def test_the_plain_wps_profile_is_what_the_plugin_cannot_load(server):
     with pytest.raises(PluginError, match="only vector layers"):
         Plugin(server.wps).widgets("Jpeg2Tiff")

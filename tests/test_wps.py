@@ -159,15 +159,16 @@ def test_execute_kvp_sync_returns_a_reference_to_a_valid_geotiff(wps, product_zi
         assert image.tags()["ACQUISITION_DATE"].startswith("2021-06-01T10:30:21")
 
 
-def test_execute_xml_post_with_uploaded_zip_and_reference_forced_for_rasters(wps, product_zip, server_root):
+def test_execute_xml_post_with_uploaded_zip_and_embedded_outputs(wps, product_zip):
     xml = execute_xml("Jpeg2Tiff", [("product", ("b64", product_zip.read_bytes(), "application/zip")),
                                     ("bands", "B04"), ("resolution", "60")],
                       outputs=[("image", False), ("metadata", False)])
     doc = assert_valid(post(wps, xml).data)
     assert doc.xpath("//wps:ProcessSucceeded", namespaces=NS)
-    reference = doc.xpath("//wps:Output[ows:Identifier='image']/wps:Reference/@href", namespaces=NS)
-    assert reference, "a raster output goes by reference even when asked embedded"
-    with rasterio.open(output_path(reference[0], server_root)) as image:
+    embedded = doc.xpath("//wps:Output[ows:Identifier='image']//wps:ComplexData", namespaces=NS)
+    assert embedded, "a raster asked with asReference=false is embedded"
+    assert embedded[0].get("encoding") == "base64" and embedded[0].get("mimeType").startswith("image/tiff")
+    with rasterio.MemoryFile(base64.b64decode(embedded[0].text)) as memory, memory.open() as image:
         assert image.descriptions == ("B04",) and image.res == (60.0, 60.0)
     metadata = json.loads(doc.xpath("//wps:Output[ows:Identifier='metadata']//wps:ComplexData/text()",
                                     namespaces=NS)[0])
