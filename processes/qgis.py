@@ -19,12 +19,12 @@ to the input's type). So here:
 
 import re
 
-from pywps import ComplexInput
 from pywps.inout.literaltypes import AllowedValue
 
 from . import declaration as declared
 from .job import Source
 from .wps import REF_SUFFIX, WpsProcess, literal_input, pywps_format, reference_twin, uploaded
+from .wpsinputs import CheckedComplexInput
 
 PROFILE = "qgis"
 DATE_WORDS = re.compile("datum|date", re.IGNORECASE)
@@ -53,7 +53,7 @@ class QgisProcess(WpsProcess):
                 max_occurs=1,
             )]
         if isinstance(inpt, declared.VectorInput):
-            return [ComplexInput(name, without_date(inpt.title), abstract=inpt.abstract,
+            return [CheckedComplexInput(name, without_date(inpt.title), abstract=inpt.abstract,
                                  supported_formats=[pywps_format(declared.GML)],
                                  min_occurs=1 if inpt.required else 0, max_occurs=1)]
         return [reference_twin(inpt, max_occurs=1, required=inpt.required)]

@@ -33,6 +33,7 @@ from . import config
 from .jobfiles import job_folder, output_folder, status_document
 from .statusdoc import mark_failed, write_status_document
 from .job import is_blank
+from .pywps_fixes import TEMPLATES
 from .registry import process_key, service_url
 from .results import outputs_of
 from .wpsrequest import check_literal, complex_value
@@ -47,10 +48,14 @@ _STORES, _EXECUTORS = {}, {}  # one of each per job database in a process
 
 
 class JobResponse(ExecuteResponse):
-    """PyWPS's Execute response, with status documents written whole (see :mod:`.statusdoc`)
-    and progress recorded in the job store."""
+    """PyWPS's Execute response, with status documents written whole (see :mod:`.statusdoc`),
+    progress recorded in the job store, and the corrected templates."""
 
     job_store = attempt = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.template_env.loader = TEMPLATES
 
     def _update_status(self, status, message, status_percentage, clean=True):
         if self.job_store is not None and status == WPS_STATUS.STARTED and \
@@ -67,9 +72,17 @@ class JobResponse(ExecuteResponse):
 
     @property
     def json(self):
-        """PyWPS's data for the response document, with a working ``serviceInstance``, JSON
-        outputs escaped, and lineage echoing the inputs as sent (see :mod:`.wpsresponse`)."""
-        data = super().json
+        """PyWPS's data for the response document, with only the outputs the client asked for
+        (PyWPS lists all), a working ``serviceInstance``, JSON outputs escaped, and lineage
+        echoing the inputs as sent (see :mod:`.wpsresponse`)."""
+        requested = set(self.wps_request.outputs or ())
+        every = self.outputs
+        if requested and not self.wps_request.raw:
+            self.outputs = {k: v for k, v in every.items() if k in requested}
+        try:
+            data = super().json
+        finally:
+            self.outputs = every
         data["service_instance"] = service_instance(service_url(self.process.binding))
         escape_json_outputs(data.get("outputs"))
         if data.get("lineage"):
@@ -82,6 +95,10 @@ class ServiceCapabilities(CapabilitiesResponse):
     knows one service, at ``[server] url``; the QGIS profile is another)."""
 
     service_url = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.template_env.loader = TEMPLATES
 
     @property
     def json(self):

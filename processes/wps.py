@@ -14,9 +14,9 @@ import logging
 import shutil
 from pathlib import Path
 
-from pywps import ComplexInput, ComplexOutput, Format, LiteralInput, Process
+from pywps import ComplexOutput, Format, Process
 from pywps.app.exceptions import ProcessError
-from pywps.exceptions import FileSizeExceeded, NoApplicableCode
+from pywps.exceptions import FileSizeExceeded, InvalidParameterValue, NoApplicableCode
 from pywps.inout.literaltypes import ALLOWEDVALUETYPE, AllowedValue, AnyValue
 
 from candela.errors import InputError
@@ -25,7 +25,7 @@ from . import declaration as declared
 from .jobfiles import output_folder
 from .job import Job, Source
 from .limits import max_input_mb
-from .pywps_fixes import data_roots
+from .wpsinputs import CheckedComplexInput, CheckedLiteralInput, data_roots
 
 LOGGER = logging.getLogger("PYWPS")
 
@@ -51,7 +51,7 @@ def allowed_values(literal):
 def literal_input(literal, identifier=None, title=None, data_type=None, allowed=None, max_occurs=None,
                   required=None):
     """PyWPS's LiteralInput for a declared literal; the keywords override what WPS derives."""
-    return LiteralInput(
+    return CheckedLiteralInput(
         identifier or literal.identifier, title or literal.title, abstract=literal.abstract,
         data_type=data_type or literal.type, default=literal.default,
         min_occurs=1 if (literal.required if required is None else required) else 0,
@@ -62,7 +62,7 @@ def literal_input(literal, identifier=None, title=None, data_type=None, allowed=
 
 def reference_twin(file_input, max_occurs=None, required=False):
     """The literal ``<identifier>_ref``: the file given as a URL or a data-root path."""
-    return LiteralInput(
+    return CheckedLiteralInput(
         file_input.identifier + REF_SUFFIX, f"{file_input.title} (reference)",
         abstract=f"{file_input.abstract} Given by reference: an http(s) URL, or a path under one of the "
                  f"server's data roots" + ("; several separated by commas." if max_occurs == 1 and
@@ -100,7 +100,7 @@ class WpsProcess(Process):
         """The PyWPS inputs standing for one declared input."""
         if isinstance(inpt, declared.LiteralInput):
             return [literal_input(inpt)]
-        upload = ComplexInput(inpt.identifier, inpt.title, abstract=inpt.abstract,
+        upload = CheckedComplexInput(inpt.identifier, inpt.title, abstract=inpt.abstract,
                               supported_formats=[pywps_format(f) for f in inpt.formats],
                               min_occurs=0, max_occurs=inpt.max_occurs)
         return [upload, reference_twin(inpt)]
@@ -110,6 +110,16 @@ class WpsProcess(Process):
         them declared optional to PyWPS: one of them must be given."""
         return {i.identifier: (i.identifier, i.identifier + REF_SUFFIX) for i in self.operation.inputs
                 if not isinstance(i, declared.LiteralInput) and i.required}
+
+    def setup_outputs_from_wps_request(self, wps_request):
+        """An output the process does not have is InvalidParameterValue naming it (PyWPS
+        answers an HTML 500)."""
+        known = {o.identifier for o in self.outputs}
+        for identifier in wps_request.outputs or {}:
+            if identifier not in known:
+                raise InvalidParameterValue(
+                    f"Unknown output {identifier!r}; this process returns {', '.join(sorted(known))}", identifier)
+        return super().setup_outputs_from_wps_request(wps_request)
 
     # Reading a request
 

@@ -21,7 +21,7 @@ from pywps.inout.literaltypes import convert
 from candela.errors import InputError
 from candela.references import path_under_roots
 
-from .pywps_fixes import data_roots
+from .wpsinputs import data_roots
 
 #: The attributes of an output in KVP (lowercase) and PyWPS's keys for them.
 OUTPUT_ATTRIBUTES = {"mimetype": "mimetype", "encoding": "encoding", "schema": "schema", "uom": "uom",

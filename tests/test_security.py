@@ -295,11 +295,16 @@ def test_archive_limits_come_from_the_configuration(wps, data_root, candela_sett
     assert "Input product" in text and "more than the 5 allowed" in text
 
 
-def test_pywps_never_fetches_a_reference_itself(wps_app):
+def test_pywps_never_fetches_a_reference_itself(wps_app, tmp_path):
     from pywps.exceptions import NoApplicableCode
-    from pywps.inout.basic import UrlHandler
 
-    with serving({"/a.tif": body(b"image")}) as (base, seen):
+    from processes.registry import JPEG2TIFF
+    from processes.wps import WpsProcess
+
+    product = WpsProcess(JPEG2TIFF).inputs[0].clone()  # as PyWPS makes one per request
+    product.workdir = str(tmp_path)
+    with serving({"/a.zip": body(b"zip")}) as (base, seen):
+        product.url = f"{base}/a.zip"
         with pytest.raises(NoApplicableCode):
-            UrlHandler._openurl(f"{base}/a.tif")
+            product.file
         assert seen == []

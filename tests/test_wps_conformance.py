@@ -272,11 +272,9 @@ def test_lineage_echoes_references_and_every_value(wps, product_zip, data_root):
 
 def test_the_fixes_refuse_another_pywps_version(monkeypatch):
     import pywps
-    from pywps.response.basic import WPSResponse
 
     from processes import pywps_fixes
 
-    monkeypatch.setattr(WPSResponse, "_candela_fixed", False)
     monkeypatch.setattr(pywps, "__version__", "4.9.0")
     with pytest.raises(RuntimeError, match="4.8.1"):
         pywps_fixes.apply()
