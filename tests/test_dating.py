@@ -18,7 +18,7 @@ from candela.dating import (
 )
 from candela.errors import InputError
 
-from conftest import shared_path
+from helpers.paths import shared_path
 
 UTC = timezone.utc
 

@@ -17,7 +17,7 @@ from candela.dating import ACQUISITION_TAG, format_time
 from candela.extractinfo import extract_info
 from candela.synthetic import write_product
 
-from conftest import shared_path
+from helpers.paths import shared_path
 
 UTC = timezone.utc
 PARIS = "EPSG:32631"  # UTM 31N

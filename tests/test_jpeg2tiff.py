@@ -15,7 +15,7 @@ from candela.errors import InputError
 from candela.jpeg2tiff import CLOUD_CLASSES, FALLBACK_NAME, convert, output_name, to_reflectance
 from candela.sentinel2 import read_product
 
-from conftest import shared_path
+from helpers.paths import shared_path
 
 SIZE = 120
 CLOUDS = 0.3

@@ -13,7 +13,7 @@ from candela import oscd
 from candela.dating import ACQUISITION_TAG, format_time
 from candela.errors import InputError
 
-from conftest import ROOT, shared_path
+from helpers.paths import ROOT, shared_path
 
 pytestmark = pytest.mark.shared
 

@@ -8,7 +8,7 @@ correction, so they can fail.
 """
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
@@ -17,20 +17,12 @@ from affine import Affine
 from scipy import optimize, stats
 
 from candela import rasters, sar
-from candela.dating import format_time
 from candela.errors import InputError
+from helpers.rasters import LOOKS, SAR_TRANSFORM, START, sar_scene, speckle, write_sar
 
-L = 4.4
+L = LOOKS
 ALPHA = 0.01
 THREE_DB = 10 ** 0.3
-START = datetime(2023, 1, 1, 5, 43, tzinfo=timezone.utc)
-TRANSFORM = Affine(10, 0, 500000, 0, -10, 5000000)
-
-
-def speckle(rng, mean, looks=L):
-    """Linear intensities of mean ``mean`` (array) with ``looks``-look gamma speckle."""
-    mean = np.asarray(mean, dtype=np.float64)
-    return mean * rng.gamma(looks, 1 / looks, mean.shape)
 
 
 def calibration(p, alpha=ALPHA):
@@ -270,38 +262,15 @@ def test_bad_alpha_is_refused(value):
 # Rasters
 
 
-def write_image(path, values, when=None, descriptions=("VV", "VH"), transform=TRANSFORM, crs="EPSG:32631"):
-    """A float32 GeoTIFF of ``values`` (bands, rows, cols) with band names and ACQUISITION_DATE."""
-    values = np.asarray(values, dtype=np.float32)
-    profile = dict(driver="GTiff", width=values.shape[2], height=values.shape[1], count=values.shape[0],
-                   dtype="float32", crs=crs, transform=transform, nodata=np.nan, tiled=True,
-                   blockxsize=128, blockysize=128)
-    with rasterio.open(path, "w", **profile) as out:
-        out.write(values)
-        if descriptions:
-            out.descriptions = descriptions
-        if when:
-            out.update_tags(ACQUISITION_DATE=format_time(when))
-    return path
-
-
-def scene(rng, k, shape=(200, 260), change_at=2, factor=10.0):
-    """k dates of VV, VH speckle; the top-left 60 x 80 pixels change by ``factor`` from image ``change_at``."""
-    means = np.empty((k, 2) + shape)
-    means[:, 0], means[:, 1] = 0.1, 0.02
-    means[change_at - 1:, :, :60, :80] *= factor
-    return speckle(rng, means).astype(np.float32)
-
-
 @pytest.fixture
 def series(tmp_path):
     """Four dated images (12 days apart) as [(name, path)], and their values."""
     rng = np.random.default_rng(7)
-    values = scene(rng, 4, change_at=3)
+    values = sar_scene(rng, 4, change_at=3)
     values[1, :, 5, 7] = np.nan  # a no-data pixel in one image
     images = []
     for i in range(4):
-        path = write_image(tmp_path / f"s1_{i}.tif", values[i], START + timedelta(days=12 * i))
+        path = write_sar(tmp_path / f"s1_{i}.tif", values[i], START + timedelta(days=12 * i))
         images.append((path.name, path))
     return images, values
 
@@ -322,7 +291,7 @@ def test_detect_writes_maps_on_the_first_grid_and_windows_do_not_matter(series, 
         assert np.array_equal(read(result[name]), read(whole[name]), equal_nan=True), name
     with rasterio.open(result["change_map"]) as change_map:
         assert change_map.dtypes == ("float32",) and change_map.crs == "EPSG:32631"
-        assert change_map.transform == TRANSFORM and change_map.shape == (200, 260)
+        assert change_map.transform == SAR_TRANSFORM and change_map.shape == (200, 260)
         assert change_map.tags()["DATES"].count(",") == 3
         probability = change_map.read(1)
     assert np.isnan(probability[5, 7]) and np.nanmin(probability) >= 0 and np.nanmax(probability) <= 1
@@ -356,10 +325,10 @@ def test_input_order_does_not_matter(series, tmp_path):
 
 def test_images_are_dated_by_sentinel1_names_when_untagged(tmp_path):
     rng = np.random.default_rng(8)
-    values = scene(rng, 2)
+    values = sar_scene(rng, 2)
     names = ["S1A_IW_GRDH_1SDV_20230113T054310_20230113T054335_046764_059B8F_0001.tif",
              "S1A_IW_GRDH_1SDV_20230101T054311_20230101T054336_046589_0595A1_8D4A.tif"]
-    images = [(name, write_image(tmp_path / name, values[i])) for i, name in enumerate(names)]
+    images = [(name, write_sar(tmp_path / name, values[i])) for i, name in enumerate(names)]
     result = sar.detect(images, tmp_path)
     assert [i["time"] for i in result["summary"]["images"]] == ["2023-01-01T05:43:11Z", "2023-01-13T05:43:10Z"]
 
@@ -370,7 +339,7 @@ def test_decibel_input_gives_the_same_result_as_linear(series, tmp_path):
     for i, (name, path) in enumerate(images):
         with rasterio.open(path) as dataset:
             when = dataset.tags()["ACQUISITION_DATE"]
-        decibel_images.append((name, write_image(tmp_path / f"db_{i}.tif", 10 * np.log10(values[i]),
+        decibel_images.append((name, write_sar(tmp_path / f"db_{i}.tif", 10 * np.log10(values[i]),
                                                   datetime.fromisoformat(when.replace("Z", "+00:00")))))
     linear, decibels = tmp_path / "linear", tmp_path / "decibels"
     linear.mkdir(), decibels.mkdir()
@@ -382,7 +351,7 @@ def test_decibel_input_gives_the_same_result_as_linear(series, tmp_path):
 
 def test_decibels_given_as_linear_and_linear_as_decibels_are_refused(series, tmp_path):
     images, values = series
-    decibels = [(f"db{i}.tif", write_image(tmp_path / f"db{i}.tif", 10 * np.log10(values[i]),
+    decibels = [(f"db{i}.tif", write_sar(tmp_path / f"db{i}.tif", 10 * np.log10(values[i]),
                                            START + timedelta(days=i))) for i in range(2)]
     with pytest.raises(InputError, match="db0.tif.*negative.*units=dB"):
         sar.detect(decibels, tmp_path)
@@ -392,13 +361,13 @@ def test_decibels_given_as_linear_and_linear_as_decibels_are_refused(series, tmp
 
 def test_images_on_another_grid_are_read_on_the_first_images_grid(tmp_path):
     rng = np.random.default_rng(9)
-    values = scene(rng, 2, shape=(120, 120))
-    early = write_image(tmp_path / "early.tif", values[0], START)
+    values = sar_scene(rng, 2, shape=(120, 120))
+    early = write_sar(tmp_path / "early.tif", values[0], START)
     # The later image is 10 pixels wider on the left: its pixel (r, c + 10) is the early image's (r, c).
     shifted = np.full((2, 120, 130), np.nan, dtype=np.float32)
     shifted[:, :, 10:] = values[1]
-    late = write_image(tmp_path / "late.tif", shifted, START + timedelta(days=12),
-                       transform=TRANSFORM @ Affine.translation(-10, 0))
+    late = write_sar(tmp_path / "late.tif", shifted, START + timedelta(days=12),
+                       transform=SAR_TRANSFORM @ Affine.translation(-10, 0))
     result = sar.detect([("late", late), ("early", early)], tmp_path)
     expected = sar.omnibus(values.astype(np.float64), L, ALPHA)
     assert np.allclose(read(result["change_map"]), 1 - expected.p, atol=1e-6)
@@ -442,32 +411,32 @@ def test_one_image_is_refused(series, tmp_path):
 ])
 def test_mismatched_polarisations_are_refused(series, tmp_path, descriptions, count, message):
     images, values = series
-    odd = write_image(tmp_path / "odd.tif", values[1][:count], START + timedelta(days=100), descriptions)
+    odd = write_sar(tmp_path / "odd.tif", values[1][:count], START + timedelta(days=100), descriptions)
     with pytest.raises(InputError, match=f"odd.tif: .*{message}"):
         sar.detect([images[0], ("odd.tif", odd)], tmp_path)
 
 
 def test_unnamed_bands_are_taken_as_vv_then_vh(series, tmp_path):
     images, values = series
-    unnamed = write_image(tmp_path / "unnamed.tif", values[1], START + timedelta(days=12), descriptions=None)
+    unnamed = write_sar(tmp_path / "unnamed.tif", values[1], START + timedelta(days=12), descriptions=None)
     result = sar.detect([images[0], ("unnamed.tif", unnamed)], tmp_path)
     assert result["summary"]["valid_pixels"] > 0
 
 
 def test_non_overlapping_stacks_are_refused(series, tmp_path):
     images, values = series
-    far_away = write_image(tmp_path / "far.tif", values[1], START + timedelta(days=12),
-                           transform=TRANSFORM @ Affine.translation(10000, 0))
+    far_away = write_sar(tmp_path / "far.tif", values[1], START + timedelta(days=12),
+                           transform=SAR_TRANSFORM @ Affine.translation(10000, 0))
     with pytest.raises(InputError, match="far.tif: .*does not overlap"):
         sar.detect([images[0], ("far.tif", far_away)], tmp_path)
 
 
 def test_undated_and_same_time_images_are_refused(series, tmp_path):
     images, values = series
-    undated = write_image(tmp_path / "undated.tif", values[1])
+    undated = write_sar(tmp_path / "undated.tif", values[1])
     with pytest.raises(InputError, match="undated.tif: no acquisition time"):
         sar.detect([images[0], ("undated.tif", undated)], tmp_path)
-    twin = write_image(tmp_path / "twin.tif", values[1], START)
+    twin = write_sar(tmp_path / "twin.tif", values[1], START)
     with pytest.raises(InputError, match="same acquisition time"):
         sar.detect([images[0], ("twin.tif", twin)], tmp_path)
 
@@ -503,7 +472,7 @@ def test_zipped_products_are_calibrated_onto_the_common_grid(series, tmp_path, m
 
     def calibrate(product, destination, *, crs=None, resolution=10.0, grid=None, progress=None):
         calls.append(grid)
-        write_image(destination, values[0] * 1.0, product.start_time)
+        write_sar(destination, values[0] * 1.0, product.start_time)
         return {"path": str(destination)}
 
     monkeypatch.setattr(sentinel1, "read_product", read_product)
@@ -518,7 +487,7 @@ def test_zipped_products_are_calibrated_onto_the_common_grid(series, tmp_path, m
         path=path, polarisations=("VV", "VH"), start_time=START + timedelta(days=100)))
     sar.detect([images[0], ("later.zip", later)], tmp_path)
     crs, transform, width, height = calls[-1]
-    assert (transform, width, height) == (TRANSFORM, 260, 200) and crs == "EPSG:32631"
+    assert (transform, width, height) == (SAR_TRANSFORM, 260, 200) and crs == "EPSG:32631"
     monkeypatch.setattr(sentinel1, "read_product", lambda path, max_pixels: SimpleNamespace(
         path=path, polarisations=("HH", "HV"), start_time=START))
     with pytest.raises(InputError, match="later.zip: .*VV and VH are needed"):
@@ -526,7 +495,7 @@ def test_zipped_products_are_calibrated_onto_the_common_grid(series, tmp_path, m
 
 
 def test_quicklook_preview_averages_cells_whatever_the_windows():
-    grid = rasters.Grid(rasterio.crs.CRS.from_epsg(32631), TRANSFORM, 25, 31)
+    grid = rasters.Grid(rasterio.crs.CRS.from_epsg(32631), SAR_TRANSFORM, 25, 31)
     values = np.random.default_rng(11).random((31, 25)).astype(np.float32)
     values[4, 4] = np.nan
     preview = rasters.Preview(grid, size=10)

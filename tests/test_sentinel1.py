@@ -23,10 +23,9 @@ from candela import sentinel1, synthetic_s1
 from candela.archive import extract_zip
 from candela.errors import InputError
 from candela.sentinel2 import parse_xml
+from helpers.paths import SENTINEL1_NAME, sentinel1_zip
 
-from conftest import shared_path
-
-NAME = "S1A_IW_GRDH_1SDV_20210119T031653_20210119T031718_036201_043ED0_8255"
+NAME = SENTINEL1_NAME
 STEMS = {
     "VV": "s1a-iw-grd-vv-20210119t031653-20210119t031718-036201-043ed0-001",
     "VH": "s1a-iw-grd-vh-20210119t031653-20210119t031718-036201-043ed0-002",
@@ -43,14 +42,10 @@ BACKGROUND = synthetic_s1.BACKGROUND
 RESOLUTION = 300.0
 
 
-def real_zip():
-    return shared_path("data", "sentinel1", NAME + ".zip")
-
-
 @pytest.fixture(scope="module")
 def safe(tmp_path_factory):
     """A copy of the real product with synthetic measurement rasters (module-wide: do not modify)."""
-    folder = extract_zip(real_zip(), tmp_path_factory.mktemp("s1"))
+    folder = extract_zip(sentinel1_zip(), tmp_path_factory.mktemp("s1"))
     safe = folder / f"{NAME}.SAFE"
     synthetic_s1.write_grd_measurements(safe, pattern=PATTERN)
     return safe
@@ -76,7 +71,7 @@ def calibrated(product, tmp_path_factory):
 def xml():
     """The real product's XML documents, parsed: {(kind, polarisation): root}."""
     documents = {}
-    with zipfile.ZipFile(real_zip()) as archive:
+    with zipfile.ZipFile(sentinel1_zip()) as archive:
         for polarisation, stem in STEMS.items():
             for kind, name in (("annotation", f"annotation/{stem}.xml"),
                                ("calibration", f"annotation/calibration/calibration-{stem}.xml"),
@@ -184,7 +179,7 @@ def value_at(data, band, col, row):
 
 
 def test_reads_the_real_metadata_from_the_zip():
-    product = sentinel1.read_product(real_zip(), require_measurements=False)
+    product = sentinel1.read_product(sentinel1_zip(), require_measurements=False)
     assert product.product_id == NAME
     assert (product.mission, product.mode, product.product_type) == ("S1A", "IW", "GRD")
     assert product.polarisations == ("VV", "VH")
@@ -216,14 +211,14 @@ def test_reads_the_real_metadata_from_the_zip():
 
 
 def test_gcps_are_pixel_centres_of_the_grid(xml):
-    product = sentinel1.read_product(real_zip(), require_measurements=False)
+    product = sentinel1.read_product(sentinel1_zip(), require_measurements=False)
     gcps = {(g.row, g.col): (g.x, g.y) for g in product.measurement("VV").gcps}
     assert gcps[(0.5, 0.5)] == grid_point(xml, 0, 0)
     assert gcps[(HEIGHT - 0.5, WIDTH - 0.5)] == grid_point(xml, HEIGHT - 1, WIDTH - 1)
 
 
 def test_footprint_is_the_grid_outline(xml):
-    product = sentinel1.read_product(real_zip(), require_measurements=False)
+    product = sentinel1.read_product(sentinel1_zip(), require_measurements=False)
     area = sentinel1.footprint(product)
     corners = [grid_point(xml, line, pixel) for line, pixel in
                ((0, 0), (0, WIDTH - 1), (HEIGHT - 1, WIDTH - 1), (HEIGHT - 1, 0))]
@@ -274,7 +269,7 @@ def test_refuses_what_is_not_a_sentinel1_grd_product(tmp_path):
 
 
 def test_refuses_an_slc_product(tmp_path):
-    folder = extract_zip(real_zip(), tmp_path)
+    folder = extract_zip(sentinel1_zip(), tmp_path)
     for path in (folder / f"{NAME}.SAFE" / "annotation").rglob("*.xml"):
         path.rename(path.with_name(path.name.replace("-grd-", "-slc-")))
     with pytest.raises(InputError, match="not a Sentinel-1 GRD product .it is a SLC product"):
@@ -283,7 +278,7 @@ def test_refuses_an_slc_product(tmp_path):
 
 def test_refuses_a_product_without_its_measurement_rasters(tmp_path, safe):
     with pytest.raises(InputError, match="VV measurement raster is missing"):
-        sentinel1.read_product(real_zip())
+        sentinel1.read_product(sentinel1_zip())
     copy = tmp_path / safe.name
     shutil.copytree(safe, copy)
     (copy / "measurement" / f"{STEMS['VH']}.tiff").unlink()
@@ -308,7 +303,7 @@ def test_refuses_a_measurement_of_the_wrong_size(tmp_path, safe):
 
 
 def test_refuses_a_product_without_vv(tmp_path):
-    folder = extract_zip(real_zip(), tmp_path)
+    folder = extract_zip(sentinel1_zip(), tmp_path)
     for path in (folder / f"{NAME}.SAFE" / "annotation").rglob("*vv*.xml"):
         path.unlink()
     with pytest.raises(InputError, match="no VV measurement"):
@@ -316,7 +311,7 @@ def test_refuses_a_product_without_vv(tmp_path):
 
 
 def test_refuses_metadata_with_a_doctype(tmp_path):
-    folder = extract_zip(real_zip(), tmp_path)
+    folder = extract_zip(sentinel1_zip(), tmp_path)
     path = folder / f"{NAME}.SAFE" / "annotation" / "calibration" / f"calibration-{STEMS['VV']}.xml"
     text = path.read_text()
     path.write_text(text.replace("<calibration>", '<!DOCTYPE calibration [<!ENTITY x "1">]>\n<calibration>', 1))

@@ -19,7 +19,7 @@ from candela.archive import extract_zip
 from candela.errors import InputError
 from candela.sentinel2 import BANDS, read_product, read_product_info
 
-from conftest import shared_path
+from helpers.paths import shared_path
 
 WHEN = datetime(2021, 6, 14, 10, 30, 31, 24000, tzinfo=timezone.utc)
 L2A_BANDS = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12", "SCL"]

@@ -8,7 +8,7 @@ from functools import lru_cache
 
 from lxml import etree
 
-from conftest import SHARED, shared_path
+from helpers.paths import SHARED, shared_path
 
 SCHEMAS = SHARED / "ogc-schemas"
 
