@@ -73,7 +73,7 @@ def write_image(path, width, height, number, when):
     from affine import Affine
     from rasterio.windows import Window
 
-    from candela.dating import format_time
+    from candela.rasters.dating import format_time
 
     rng = np.random.default_rng(number)
     profile = dict(driver="GTiff", width=width, height=height, count=2, dtype="float32", nodata=np.nan,

@@ -33,7 +33,12 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
-from . import autoencoder, rasters
+from . import autoencoder
+from .rasters.env import gdal_threads
+from .rasters.geotiff import float_profile
+from .rasters.grid import Grid, aligned
+from .rasters.quicklook import Preview
+from .rasters.reading import MAX_PIXELS, band_indexes, open_raster, read_masked, windows
 from .autoencoder import STRIDE
 from .errors import InputError
 
@@ -128,7 +133,7 @@ def check_method(method):
 
 
 def detect(before, after, destination, method="autoencoder", model=None, window=DEFAULT_WINDOW, quicklook=None,
-           progress=None, max_pixels=rasters.MAX_PIXELS):
+           progress=None, max_pixels=MAX_PIXELS):
     """Write the change probability between ``before`` and ``after`` as a GeoTIFF.
 
     Parameters
@@ -156,12 +161,12 @@ def detect(before, after, destination, method="autoencoder", model=None, window=
     window = _even(window)
     timings = dict(reading=0.0, encoding=0.0, writing=0.0)
     started = time.perf_counter()
-    with rasterio.Env(GDAL_CACHEMAX=CACHE_BYTES, GDAL_NUM_THREADS=rasters.gdal_threads()), \
+    with rasterio.Env(GDAL_CACHEMAX=CACHE_BYTES, GDAL_NUM_THREADS=gdal_threads()), \
             _open(before, "before", max_pixels) as first, _open(after, "after", max_pixels) as second:
-        grid = rasters.Grid.of(first)
+        grid = Grid.of(first)
         first_bands = _bands(first, model.bands, "before")
         second_bands = _bands(second, model.bands, "after")
-        with rasters.aligned(second, grid, name="after", reference="the 'before' raster") as seen:
+        with aligned(second, grid, name="after", reference="the 'before' raster") as seen:
             pair = Pair(first, first_bands, seen, second_bands, timings)
             features = _features(method, model, timings)
             if progress:
@@ -169,7 +174,7 @@ def detect(before, after, destination, method="autoencoder", model=None, window=
             stats = sample_statistics(pair, grid, features)
             if progress:
                 progress(0.1, "Detecting change")
-            preview = rasters.Preview(grid) if quicklook else None
+            preview = Preview(grid) if quicklook else None
             histogram = _write_probability(pair, grid, features, stats, destination, window, preview, progress)
     if preview:
         preview.write_png(quicklook)
@@ -188,12 +193,12 @@ def detect_arrays(before, after, method="autoencoder", model=None, window=None):
     timings = dict(reading=0.0, encoding=0.0, writing=0.0)
     pair = ArrayPair(np.asarray(before, np.float32), np.asarray(after, np.float32))
     _, height, width = pair.before.shape
-    grid = rasters.Grid(None, None, width, height)
+    grid = Grid(None, None, width, height)
     features = _features(method, model, timings)
     stats = sample_statistics(pair, grid, features)
     size = _even(window or max(width, height))
     result = np.full((height, width), NODATA, dtype=np.float32)
-    for block in rasters.windows(width, height, size):
+    for block in windows(width, height, size):
         rows, cols = block.toslices()
         result[rows, cols] = _probability_block(pair, block, features, stats)
     return result
@@ -214,7 +219,7 @@ class Pair:
         started = time.perf_counter()
         images, valid = [], None
         for dataset, bands in self.sources:
-            values, ok = rasters.read_masked(dataset, bands, window)
+            values, ok = read_masked(dataset, bands, window)
             images.append(values)
             valid = ok if valid is None else valid & ok
         self.timings["reading"] += time.perf_counter() - started
@@ -313,7 +318,7 @@ def sample_windows(width, height, pixels=SAMPLE_PIXELS, patch=SAMPLE_PATCH):
     """Windows (offsets even) from which statistics are taken: the whole raster when small,
     else an even grid of ``patch`` x ``patch`` patches adding up to about ``pixels``."""
     if width * height <= pixels:
-        return list(rasters.windows(width, height, patch))
+        return list(windows(width, height, patch))
     per_side = max(1, int(math.sqrt(pixels / patch**2)))
     rows = _spread(height, patch, per_side)
     cols = _spread(width, patch, per_side)
@@ -542,9 +547,9 @@ def _upsample_axis(values, length, axis):
 
 
 def _write_probability(pair, grid, features, stats, destination, window, preview, progress):
-    profile = rasters.float_profile(grid, count=1, nodata=NODATA, NUM_THREADS=rasters.gdal_threads())
+    profile = float_profile(grid, count=1, nodata=NODATA, NUM_THREADS=gdal_threads())
     counts = np.zeros(10, dtype=np.int64)
-    blocks = list(rasters.windows(grid.width, grid.height, window))
+    blocks = list(windows(grid.width, grid.height, window))
     with rasterio.open(destination, "w", **profile) as out:
         out.set_band_description(1, "change_probability")
         for number, block in enumerate(blocks, start=1):
@@ -591,7 +596,7 @@ class _open:
 
     def __enter__(self):
         try:
-            self.dataset = rasters.open_raster(self.path, max_pixels=self.max_pixels)
+            self.dataset = open_raster(self.path, max_pixels=self.max_pixels)
         except InputError as error:
             raise InputError(str(error), input=self.name) from None
         return self.dataset
@@ -602,7 +607,7 @@ class _open:
 
 def _bands(dataset, expected, name):
     try:
-        return rasters.band_indexes(dataset, expected)
+        return band_indexes(dataset, expected)
     except InputError as error:
         raise InputError(str(error), input=name) from None
 

@@ -16,15 +16,16 @@ from pathlib import Path
 
 import numpy as np
 import rasterio
-import rasterio.shutil
 from affine import Affine
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
-from . import dating
 from .errors import InputError
-from .rasters import MAX_PIXELS, check_pixels, gdal_threads
+from .rasters import dating
+from .rasters.env import gdal_threads
+from .rasters.geotiff import BLOCKSIZE, overview_factors, write_cog
+from .rasters.reading import MAX_PIXELS, check_pixels
 from .sentinel2 import RESOLUTIONS, band_name, check_resolution
 
 DEFAULT_BANDS = ("B02", "B03", "B04", "B08")
@@ -34,7 +35,6 @@ CLOUD_CLASSES = (0, 3, 8, 9, 10)
 NODATA = 0
 #: Output rows per strip: real 10 m JP2 bands are tiled 1024 x 1024, so each tile is decoded once.
 STRIP_ROWS = 1024
-BLOCKSIZE = 512
 #: GDAL block cache, in bytes (rasterio takes an int GDAL_CACHEMAX as bytes, not MB): a
 #: base, and per band a strip's decoded JP2 tiles (10980 x 1024 x 2 bytes), so that tiles
 #: a resampled band's strips share are decoded once. More buys nothing: it only adds RSS.
@@ -61,7 +61,7 @@ def convert(product, destination, bands=DEFAULT_BANDS, resolution=10, aoi=None, 
     resolution : int
         10, 20 or 60. Reflectance is resampled bilinearly (upsampled next to no data, the
         nearest pixel instead), SCL by nearest neighbour.
-    aoi : candela.aoi.AOI, optional
+    aoi : candela.rasters.aoi.AOI, optional
         Crop to this rectangle, snapped outward to the output grid.
     mask_clouds : bool
         Level-2A only: set every band to 0 where SCL is no data, cloud shadow, cloud or cirrus.
@@ -369,24 +369,3 @@ def read_band(source, window):
         return source.read(window, resampling)
     except RasterioError:
         raise InputError(f"band {source.band}: its JPEG 2000 file cannot be decoded (damaged or truncated)") from None
-
-
-def overview_factors(width, height):
-    """Decimation factors of the overviews, halving until one fits in a block (as GDAL's COG driver)."""
-    factors = []
-    while max(width, height) / 2 ** len(factors) > BLOCKSIZE:
-        factors.append(2 ** (len(factors) + 1))
-    return factors
-
-
-def write_cog(source, destination):
-    """Copy ``source`` and its overviews to a COG: 512 px tiles, DEFLATE with horizontal predictor."""
-    try:
-        rasterio.shutil.copy(
-            source, destination, driver="COG",
-            BLOCKSIZE=BLOCKSIZE, COMPRESS="DEFLATE", PREDICTOR="YES", NUM_THREADS=gdal_threads(),
-            OVERVIEWS="FORCE_USE_EXISTING", BIGTIFF="IF_SAFER",
-        )
-    except BaseException:
-        Path(destination).unlink(missing_ok=True)
-        raise

@@ -23,9 +23,9 @@ from rasterio.enums import Resampling
 from rasterio.errors import RasterioIOError
 from rasterio.warp import reproject
 
-from . import dating
 from .errors import InputError
-from .rasters import Grid
+from .rasters import dating
+from .rasters.grid import Grid
 from .sentinel2 import band_name
 
 LABELLED = ("abudhabi", "aguasclaras", "beihai", "bercy", "paris", "rennes", "saclay_e")
@@ -63,7 +63,7 @@ def dates(root, city):
     """Acquisition times ``(date1, date2)`` of a city, as aware UTC datetimes.
 
     The day comes from ``dates.txt``; the time of day from the Sentinel-2 name of the
-    date's B02 file (see :func:`candela.dating.time_from_name`; estimated from the orbit, to
+    date's B02 file (see :func:`candela.rasters.dating.time_from_name`; estimated from the orbit, to
     within minutes, for old-style names) when that names the same day, else 00:00 UTC.
     """
     folder = city_folder(root, city)

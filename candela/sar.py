@@ -62,9 +62,14 @@ from rasterio.enums import Resampling
 from rasterio.windows import Window
 from scipy import ndimage, special
 
-from . import dating, rasters
 from .archive import is_zip
 from .errors import InputError
+from .rasters import dating
+from .rasters.env import gdal_threads
+from .rasters.geotiff import float_profile
+from .rasters.grid import Grid, aligned
+from .rasters.quicklook import Preview
+from .rasters.reading import MAX_PIXELS, band_indexes, open_raster, read_masked, windows
 
 BANDS = ("VV", "VH")
 #: ENL of Sentinel-1 IW GRDH products (ESA, "Sentinel-1 Product Definition", IW GRDH: 4.4).
@@ -365,11 +370,6 @@ class Image:
     view: object = None
 
 
-def image_time(dataset, name):
-    """Acquisition time: the ACQUISITION_DATE tag, else the name sent, else the file's name."""
-    return rasters.acquisition_time(dataset, name) or dating.time_from_name(Path(dataset.name).name)
-
-
 def _named(name, error):
     return InputError(f"{name}: {error}")
 
@@ -391,12 +391,12 @@ def open_images(images, stack, folder, progress, max_pixels):
         if image.product is not None:
             progress(number / len(series), f"calibrating {image.name}")
             path = calibrate_product(image.name, image.product, Path(folder) / f"sigma0-{number + 1}.tif", grid)
-            image.dataset = stack.enter_context(rasters.open_raster(path, max_pixels=max_pixels))
-            image.indexes = tuple(rasters.band_indexes(image.dataset, BANDS))
+            image.dataset = stack.enter_context(open_raster(path, max_pixels=max_pixels))
+            image.indexes = tuple(band_indexes(image.dataset, BANDS))
         if grid is None:
-            grid = rasters.Grid.of(image.dataset)
+            grid = Grid.of(image.dataset)
         try:
-            image.view = stack.enter_context(rasters.aligned(image.dataset, grid, Resampling.nearest))
+            image.view = stack.enter_context(aligned(image.dataset, grid, Resampling.nearest))
         except InputError as error:
             raise _named(image.name, error) from None
     return series, grid
@@ -408,11 +408,12 @@ def _describe(name, path, stack, max_pixels):
         product = _read_product(name, path, max_pixels)
         return Image(name, product.start_time, product=product)
     try:
-        dataset = stack.enter_context(rasters.open_raster(path, max_pixels=max_pixels))
-        indexes = tuple(rasters.band_indexes(dataset, BANDS))
+        dataset = stack.enter_context(open_raster(path, max_pixels=max_pixels))
+        indexes = tuple(band_indexes(dataset, BANDS))
     except InputError as error:
         raise _named(name, error) from None
-    when = image_time(dataset, name)
+    # TIFFTAG_DATETIME is passed over: SAR exports record there when the file was made.
+    when = dating.acquisition_time(dataset, name, tiff_datetime=False)
     if when is None:
         raise _named(name, "no acquisition time (ACQUISITION_DATE tag or a Sentinel-1 file name)")
     return Image(name, when, dataset, indexes)
@@ -446,7 +447,7 @@ def check_units(images, grid, units):
     """Refuse decibels given as linear values and linear values given as decibels."""
     for image in images:
         values = np.concatenate([values[:, valid] for values, valid in (
-            rasters.read_masked(image.view, list(image.indexes), window)
+            read_masked(image.view, list(image.indexes), window)
             for window in sample_windows(grid, UNITS_WINDOW, UNITS_WINDOWS))], axis=None)
         if values.size == 0:
             continue
@@ -473,7 +474,7 @@ def sample_windows(grid, size, count):
 
 def read_intensity(image, window, units):
     """Linear intensities (2, rows, cols) of ``image`` in ``window``, and where they are valid."""
-    values, valid = rasters.read_masked(image.view, list(image.indexes), window)
+    values, valid = read_masked(image.view, list(image.indexes), window)
     if units == "dB":
         values = np.power(np.float32(10), values / np.float32(10))
     valid &= (values > 0).all(axis=0)
@@ -494,7 +495,7 @@ def enl_samples(images, grid, units):
 
 
 def detect(images, folder, *, alpha=DEFAULT_ALPHA, enl=DEFAULT_ENL, event_date=None, units="linear",
-           method="omnibus", window=WINDOW, progress=None, max_pixels=rasters.MAX_PIXELS):
+           method="omnibus", window=WINDOW, progress=None, max_pixels=MAX_PIXELS):
     """Detect changes in a Sentinel-1 time series; write the maps into ``folder``.
 
     Parameters
@@ -541,7 +542,7 @@ def detect(images, folder, *, alpha=DEFAULT_ALPHA, enl=DEFAULT_ENL, event_date=N
     if len(images) > MAX_IMAGES:
         raise InputError(f"at most {MAX_IMAGES} images, {len(images)} given")
     folder = Path(folder)
-    with rasterio.Env(GDAL_CACHEMAX=CACHE_BYTES, GDAL_NUM_THREADS=rasters.gdal_threads()), ExitStack() as stack:
+    with rasterio.Env(GDAL_CACHEMAX=CACHE_BYTES, GDAL_NUM_THREADS=gdal_threads()), ExitStack() as stack:
         # Calibrating products, if any, takes the first 30 % of the progress (open_images reports
         # progress only while calibrating).
         series, grid = open_images(images, stack, folder, lambda done, message: report(0.3 * done, message),
@@ -557,7 +558,7 @@ def detect(images, folder, *, alpha=DEFAULT_ALPHA, enl=DEFAULT_ENL, event_date=N
                 raise ParameterError("enl", f"the estimated ENL is {enl:.2f} (< 1): no homogeneous area was "
                                      "found; give the ENL as a number")
         paths = {name: folder / f"{name}.tif" for name in ("change_map", "change_mask", "change_date")}
-        preview = rasters.Preview(grid)
+        preview = Preview(grid)
         counts = _write_maps(series, grid, paths, test, before, after, enl, alpha, units, window, preview,
                              lambda done: report(calibrating + (0.95 - calibrating) * done, "testing for change"))
     report(0.95, "writing the quicklook")
@@ -583,14 +584,14 @@ def _plan(series, event, method):
 
 def _write_maps(series, grid, paths, test, before, after, enl, alpha, units, window, preview, progress):
     """Test every window; write the three maps; return pixel counts for the summary."""
-    threads = rasters.gdal_threads()
+    threads = gdal_threads()
     count = 1 if test == "omnibus" else 1 + len(BANDS)
-    map_profile = rasters.float_profile(grid, count=count, blocksize=BLOCKSIZE)
+    map_profile = float_profile(grid, count=count, blocksize=BLOCKSIZE)
     index_profile = grid.profile(driver="GTiff", dtype="uint8", count=1, nodata=NODATA_INDEX, tiled=True,
                                  blockxsize=BLOCKSIZE, blockysize=BLOCKSIZE, compress="deflate")
     counts = {"valid": 0, "changed": 0, "first_change": np.zeros(len(series) + 1, dtype=np.int64)}
     tags = _tags(series, test, enl, alpha)
-    windows = list(rasters.windows(grid.width, grid.height, window))
+    blocks = list(windows(grid.width, grid.height, window))
     with rasterio.open(paths["change_map"], "w", NUM_THREADS=threads, **map_profile) as change_map, \
             rasterio.open(paths["change_mask"], "w", NUM_THREADS=threads, **index_profile) as change_mask, \
             rasterio.open(paths["change_date"], "w", NUM_THREADS=threads, **index_profile) as change_date:
@@ -600,7 +601,7 @@ def _write_maps(series, grid, paths, test, before, after, enl, alpha, units, win
         change_date.descriptions = ("first_change_index",)
         for out in (change_map, change_mask, change_date):
             out.update_tags(**tags)
-        for done, block in enumerate(windows, start=1):
+        for done, block in enumerate(blocks, start=1):
             p, first, log_ratio, valid = _test_window(series, block, test, before, after, enl, alpha, units)
             probability = np.where(valid, 1 - p, np.nan).astype(np.float32)
             changed = valid & (p < alpha)
@@ -613,7 +614,7 @@ def _write_maps(series, grid, paths, test, before, after, enl, alpha, units, win
             counts["valid"] += int(valid.sum())
             counts["changed"] += int(changed.sum())
             counts["first_change"] += np.bincount(first[changed], minlength=len(series) + 1)[: len(series) + 1]
-            progress(done / len(windows))
+            progress(done / len(blocks))
     return counts
 
 

@@ -52,9 +52,13 @@ from rasterio.warp import reproject, transform as warp_transform
 from rasterio.windows import Window, bounds as window_bounds
 from shapely.geometry import Polygon, box
 
-from . import dating, rasters
 from .archive import is_zip
 from .errors import InputError
+from .rasters import dating
+from .rasters.env import gdal_threads
+from .rasters.geotiff import float_profile
+from .rasters.grid import Grid
+from .rasters.reading import MAX_PIXELS, check_pixels, windows
 from .sentinel2 import parse_xml, read_limited, read_member
 
 #: Polarisations handled, in output band order.
@@ -168,7 +172,7 @@ class S1Product:
 # Reading products
 
 
-def read_product(path, require_measurements=True, max_pixels=rasters.MAX_PIXELS):
+def read_product(path, require_measurements=True, max_pixels=MAX_PIXELS):
     """Read a Sentinel-1 GRD product from a zipped SAFE, a .SAFE folder or a folder holding one.
 
     With ``require_measurements`` (the default), every polarisation's measurement raster must
@@ -288,7 +292,7 @@ def _product(path, safe_name, files, read, raster_path, require_measurements, ma
         times.append(_times(root))
         measurements[polarisation] = _measurement(
             polarisation, name, root, present, read, raster_path, require_measurements)
-    rasters.check_pixels(max(m.width for m in measurements.values()), max(m.height for m in measurements.values()),
+    check_pixels(max(m.width for m in measurements.values()), max(m.height for m in measurements.values()),
                          len(measurements), max_pixels, what="the product (its measurements)")
     mission = _text(header, "adsHeader/missionId") or product_id[:3]
     mode = _text(header, "adsHeader/mode") or ""
@@ -715,7 +719,7 @@ def calibrate(product, destination, *, crs=None, resolution=10.0, grid=None, pro
     window = sensor_window(measurements[0], covered, grid.crs, margin=int(2 * pixel_metres / spacing) + looks)
     resampling = Resampling.average if pixel_metres >= 2 * spacing else Resampling.bilinear
     tags = {dating.ACQUISITION_TAG: dating.format_time(product.start_time)}
-    threads = rasters.gdal_threads()
+    threads = gdal_threads()
     with rasterio.Env(GDAL_CACHEMAX=CACHE_BYTES, GDAL_NUM_THREADS=threads):
         descriptor, temporary = tempfile.mkstemp(suffix=".tif", prefix=f".{destination.stem}-",
                                                  dir=destination.parent)
@@ -725,7 +729,7 @@ def calibrate(product, destination, *, crs=None, resolution=10.0, grid=None, pro
                                    resampling == Resampling.average,
                                    lambda done: report(0.7 * done, "calibrating to sigma nought"))
             report(0.7, "geocoding")
-            profile = rasters.float_profile(grid, count=len(measurements), blocksize=BLOCKSIZE,
+            profile = float_profile(grid, count=len(measurements), blocksize=BLOCKSIZE,
                                             interleave="band", NUM_THREADS=threads)
             with rasterio.open(temporary) as source, rasterio.open(destination, "w", **profile) as out:
                 out.descriptions = tuple(m.polarisation for m in measurements)
@@ -857,9 +861,9 @@ def _warp(source, out, outline, resampling, threads, report):
     warped: along the footprint's slanted edges, a bounding box per band of block rows.
     """
     bands = list(range(1, source.count + 1))
-    windows = list(rasters.windows(out.width, out.height, WARP_WINDOW))
+    parts = list(windows(out.width, out.height, WARP_WINDOW))
     num_threads = _warp_threads(threads)
-    for done, window in enumerate(windows, start=1):
+    for done, window in enumerate(parts, start=1):
         values = np.full((len(bands), window.height, window.width), np.nan, dtype=np.float32)
         for part in _covered_parts(out.transform, window, outline):
             transform = out.transform @ Affine.translation(part.col_off, part.row_off)
@@ -873,7 +877,7 @@ def _warp(source, out, outline, resampling, threads, report):
             )
             values[:, rows, cols] = block
         out.write(values, window=window)
-        report(done / len(windows))
+        report(done / len(parts))
 
 
 def _covered_parts(transform, window, outline, margin=2):
@@ -922,7 +926,7 @@ def _check_crs(value):
 
 
 def _check_grid(grid):
-    """``grid``, ``(crs, transform, width, height)``, checked, as a :class:`rasters.Grid`."""
+    """``grid``, ``(crs, transform, width, height)``, checked, as a :class:`~candela.rasters.grid.Grid`."""
     try:
         crs, transform, width, height = grid
         width, height = int(width), int(height)
@@ -935,7 +939,7 @@ def _check_grid(grid):
         raise InputError(f"the output grid of {width} x {height} pixels is empty or too large")
     if transform.b or transform.d or transform.a <= 0 or transform.e >= 0:
         raise InputError("the output grid must be north-up (no rotation)")
-    return rasters.Grid(crs, transform, width, height)
+    return Grid(crs, transform, width, height)
 
 
 def _pixel_metres(crs, transform, centre):

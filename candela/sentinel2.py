@@ -21,8 +21,8 @@ from rasterio.warp import transform_geom
 from shapely.geometry import Polygon, box, shape as to_shape
 
 from .archive import extract_zip, is_zip
-from .dating import parse_time
 from .errors import InputError
+from .rasters.dating import parse_time
 
 BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12")
 NATIVE_RESOLUTION = {

@@ -20,7 +20,9 @@ from pathlib import Path
 import numpy as np
 from rasterio.windows import Window
 
-from . import autoencoder, changedetect, oscd, rasters
+from . import autoencoder, changedetect, oscd
+from .rasters.grid import Grid, aligned
+from .rasters.reading import MAX_PIXELS, band_indexes, open_raster
 from .autoencoder import TrainingConfig, halo
 from .errors import InputError
 
@@ -30,17 +32,17 @@ NORMALISATION = (
 )
 
 
-def collect_patches(pairs, bands, config, rng, progress=None, max_pixels=rasters.MAX_PIXELS):
+def collect_patches(pairs, bands, config, rng, progress=None, max_pixels=MAX_PIXELS):
     """Co-located standardised patches from (before, after) raster paths: ``(n, 2, span, span, bands)``."""
     span = config.patch + 2 * halo(config.architecture)
     patches = []
     for number, (before, after) in enumerate(pairs, start=1):
-        with rasters.open_raster(before, max_pixels=max_pixels) as first, \
-                rasters.open_raster(after, max_pixels=max_pixels) as second:
-            grid = rasters.Grid.of(first)
-            first_bands = rasters.band_indexes(first, bands)
-            second_bands = rasters.band_indexes(second, bands)
-            with rasters.aligned(second, grid) as seen:
+        with open_raster(before, max_pixels=max_pixels) as first, \
+                open_raster(after, max_pixels=max_pixels) as second:
+            grid = Grid.of(first)
+            first_bands = band_indexes(first, bands)
+            second_bands = band_indexes(second, bands)
+            with aligned(second, grid) as seen:
                 pair = changedetect.Pair(first, first_bands, seen, second_bands, dict(reading=0.0))
                 mean, std = changedetect.band_statistics(changedetect.read_samples(pair, grid))
                 patches.extend(_patches_of(pair, grid, mean, std, span, config.patches_per_image, rng))
@@ -68,7 +70,7 @@ def _patches_of(pair, grid, mean, std, span, count, rng):
     return found
 
 
-def train_model(pairs, folder, config, model_id, bands, training_data, progress=None, max_pixels=rasters.MAX_PIXELS):
+def train_model(pairs, folder, config, model_id, bands, training_data, progress=None, max_pixels=MAX_PIXELS):
     """Train on ``pairs`` of raster paths and write the model folder; returns its metadata.
 
     Rasters of more than ``max_pixels`` (width x height x bands) are refused before any work.

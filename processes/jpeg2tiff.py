@@ -4,7 +4,7 @@ from pywps.inout.literaltypes import AllowedValue
 
 from candela import jpeg2tiff
 from candela.sentinel2 import open_product
-from candela.aoi import parse_aoi
+from candela.rasters.aoi import parse_aoi
 
 from .base import CandelaProcess
 from .limits import archive_limits

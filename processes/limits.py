@@ -5,9 +5,10 @@ A key absent or left empty takes the core's default, which ``pywps.cfg`` documen
 
 from pywps import configuration
 
-from candela import archive, rasters
+from candela import archive
 from candela.fetch import FetchPolicy
 from candela.hosts import HostPolicy
+from candela.rasters.reading import MAX_PIXELS
 
 from . import config
 
@@ -59,4 +60,4 @@ def archive_limits():
 
 def max_pixels():
     """Most pixels (width x height x bands) an input raster may have."""
-    return _setting("maxpixels", int, rasters.MAX_PIXELS)
+    return _setting("maxpixels", int, MAX_PIXELS)

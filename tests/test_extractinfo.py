@@ -13,7 +13,7 @@ from affine import Affine
 from rasterio.warp import transform as warp_transform
 from rasterio.warp import transform_bounds
 
-from candela.dating import ACQUISITION_TAG, format_time
+from candela.rasters.dating import ACQUISITION_TAG, format_time
 from candela.extractinfo import extract_info
 from candela.synthetic import write_product
 

@@ -9,8 +9,8 @@ from rasterio.warp import transform_bounds
 from rasterio.windows import Window, from_bounds
 
 from candela import synthetic
-from candela.aoi import AOI
-from candela.dating import acquisition_time
+from candela.rasters.aoi import AOI
+from candela.rasters.dating import acquisition_time
 from candela.errors import InputError
 from candela.jpeg2tiff import CLOUD_CLASSES, FALLBACK_NAME, convert, output_name, to_reflectance
 from candela.sentinel2 import read_product

@@ -10,7 +10,7 @@ import pytest
 import rasterio
 
 from candela import oscd
-from candela.dating import ACQUISITION_TAG, format_time
+from candela.rasters.dating import ACQUISITION_TAG, format_time
 from candela.errors import InputError
 
 from helpers.paths import ROOT, shared_path

@@ -10,10 +10,11 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
-from candela import changedetect, jpeg2tiff, rasters, sar, sentinel1, training
+from candela import changedetect, jpeg2tiff, sar, sentinel1, training
 from candela.autoencoder import TrainingConfig
 from candela.errors import InputError
 from candela.extractinfo import extract_info
+from candela.rasters.reading import MAX_PIXELS, open_raster
 from candela.sentinel2 import read_product
 from candela.synthetic import write_product
 from helpers.paths import sentinel1_zip
@@ -44,11 +45,11 @@ def huge(data_root):
 
 def test_open_raster_counts_pixels_of_every_band(huge, tmp_path):
     with pytest.raises(InputError, match=re.escape(f"the raster {HUGE}")):
-        rasters.open_raster(huge, max_pixels=rasters.MAX_PIXELS)
+        open_raster(huge, max_pixels=MAX_PIXELS)
     small = write_sar(tmp_path / "small.tif", np.ones((2, 3, 5)))
-    rasters.open_raster(small, max_pixels=30).close()
+    open_raster(small, max_pixels=30).close()
     with pytest.raises(InputError, match="more than the 29 allowed"):
-        rasters.open_raster(small, max_pixels=29)
+        open_raster(small, max_pixels=29)
 
 
 def test_change_detection_refuses_a_huge_raster_before_any_work(huge, pair, tmp_path):

@@ -16,8 +16,11 @@ import rasterio
 from affine import Affine
 from scipy import optimize, stats
 
-from candela import rasters, sar
+from candela import sar
 from candela.errors import InputError
+from candela.rasters.grid import Grid
+from candela.rasters.quicklook import Preview
+from candela.rasters.reading import windows
 from helpers.rasters import LOOKS, SAR_TRANSFORM, START, sar_scene, speckle, write_sar
 
 L = LOOKS
@@ -371,7 +374,7 @@ def test_images_on_another_grid_are_read_on_the_first_images_grid(tmp_path):
     result = sar.detect([("late", late), ("early", early)], tmp_path)
     expected = sar.omnibus(values.astype(np.float64), L, ALPHA)
     assert np.allclose(read(result["change_map"]), 1 - expected.p, atol=1e-6)
-    assert rasters.Grid.of(rasterio.open(result["change_map"])).same_as(rasters.Grid.of(rasterio.open(early)))
+    assert Grid.of(rasterio.open(result["change_map"])).same_as(Grid.of(rasterio.open(early)))
 
 
 def test_event_date_and_logratio_write_log_ratios(series, tmp_path):
@@ -495,12 +498,12 @@ def test_zipped_products_are_calibrated_onto_the_common_grid(series, tmp_path, m
 
 
 def test_quicklook_preview_averages_cells_whatever_the_windows():
-    grid = rasters.Grid(rasterio.crs.CRS.from_epsg(32631), SAR_TRANSFORM, 25, 31)
+    grid = Grid(rasterio.crs.CRS.from_epsg(32631), SAR_TRANSFORM, 25, 31)
     values = np.random.default_rng(11).random((31, 25)).astype(np.float32)
     values[4, 4] = np.nan
-    preview = rasters.Preview(grid, size=10)
+    preview = Preview(grid, size=10)
     assert preview.factor == 4 and preview.sums.shape == (8, 7)
-    for window in rasters.windows(25, 31, 7):
+    for window in windows(25, 31, 7):
         rows, cols = window.toslices()
         preview.add(values[rows, cols], window)
     padded = np.full((32, 28), np.nan)

@@ -9,7 +9,7 @@ import rasterio
 import requests
 from owslib.wps import WebProcessingService, monitorExecution
 
-from candela.rasters import Grid
+from candela.rasters.grid import Grid
 from helpers.live import open_remote_raster
 from helpers.rasters import sar_scene, write_sar
 from helpers.schemas import assert_valid

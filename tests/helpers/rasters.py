@@ -9,7 +9,7 @@ from rasterio.crs import CRS
 from rasterio.transform import from_origin
 from scipy.ndimage import gaussian_filter
 
-from candela.dating import format_time
+from candela.rasters.dating import format_time
 
 # Optical
 

@@ -6,7 +6,7 @@ from rasterio.crs import CRS
 from rasterio.errors import CRSError
 from rasterio.warp import transform_bounds
 
-from .errors import InputError
+from ..errors import InputError
 
 LONLAT = "EPSG:4326"
 

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import rasterio
 from rasterio.errors import RasterioIOError
 
-from .errors import InputError
+from ..errors import InputError
 
 ACQUISITION_TAG = "ACQUISITION_DATE"
 
@@ -79,17 +79,19 @@ def time_from_name(name):
     return _name_time(name)[0]
 
 
-def acquisition_time(dataset_or_path, name=None):
-    """The acquisition time (aware UTC) of a raster, or None when nothing dates it.
+def acquisition_time(dataset_or_path, name=None, tiff_datetime=True):
+    """The acquisition time (aware UTC) of a raster (an open dataset or a path), or None when
+    nothing dates it.
 
-    Looks in turn at the ``ACQUISITION_DATE`` tag, the ``TIFFTAG_DATETIME`` tag and the
-    Sentinel-2 file name (``name`` when given, else the file's own name); a malformed
-    value is passed over. Only the header is read.
+    Looks in turn at the ``ACQUISITION_DATE`` tag, the ``TIFFTAG_DATETIME`` tag (unless
+    ``tiff_datetime`` is false: TIFF writers often record there when the file was made), and
+    the Sentinel file name: ``name`` when given (what the user sent the raster as), then the
+    file's own name. A malformed value is passed over. Only the header is read.
     """
-    return acquisition_time_and_source(dataset_or_path, name)[0]
+    return acquisition_time_and_source(dataset_or_path, name, tiff_datetime)[0]
 
 
-def acquisition_time_and_source(dataset_or_path, name=None):
+def acquisition_time_and_source(dataset_or_path, name=None, tiff_datetime=True):
     """Like :func:`acquisition_time`, also saying where the time came from.
 
     Returns ``(time, source)``, source being ``"tag"``, ``"tiff_datetime"``, ``"name"``
@@ -98,7 +100,7 @@ def acquisition_time_and_source(dataset_or_path, name=None):
     if isinstance(dataset_or_path, (str, os.PathLike)):
         try:
             with rasterio.open(dataset_or_path) as dataset:
-                return acquisition_time_and_source(dataset, name)
+                return acquisition_time_and_source(dataset, name, tiff_datetime)
         except RasterioIOError:
             shown = name or os.path.basename(os.fspath(dataset_or_path))
             raise InputError(f"{shown} cannot be read as a raster") from None
@@ -106,10 +108,14 @@ def acquisition_time_and_source(dataset_or_path, name=None):
     when = tag_time(tags.get(ACQUISITION_TAG))
     if when:
         return when, FROM_TAG
-    when = _tiff_time(tags.get("TIFFTAG_DATETIME"))
+    when = _tiff_time(tags.get("TIFFTAG_DATETIME")) if tiff_datetime else None
     if when:
         return when, FROM_TIFF_DATETIME
-    return _name_time(name if name is not None else dataset_or_path.name)
+    for candidate in ([] if name is None else [name]) + [dataset_or_path.name]:
+        when, source = _name_time(candidate)
+        if when:
+            return when, source
+    return None, None
 
 
 def _name_time(name):
