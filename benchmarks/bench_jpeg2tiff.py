@@ -11,7 +11,7 @@ never by CI. The first run writes, under benchmarks/out/ (kept for later runs):
 
 Then, for each product, each tool in its own process, with its wall time and peak RSS:
 
-a. ``candela.jpeg2tiff.convert`` to a Cloud Optimized GeoTIFF (reflectance, overviews);
+a. ``candela.conversion.jpeg2tiff.convert`` to a Cloud Optimized GeoTIFF (reflectance, overviews);
 b. ``rio stack --co COMPRESS=DEFLATE --co PREDICTOR=2 --co TILED=YES`` of the four JP2
    files. rasterio 1.4's ``rio stack`` accepts ``--co`` but drops it: its output is
    uncompressed, which makes it cheaper than what was asked; so also
@@ -97,7 +97,7 @@ def textured_product(size):
 
 
 def band_files(safe):
-    from candela.sentinel2 import read_product
+    from candela.safe.sentinel2 import read_product
 
     product = read_product(safe)
     return [str(product.band_path(band, 10)) for band in BANDS]
@@ -105,8 +105,8 @@ def band_files(safe):
 
 def run_convert(safe, destination, phases):
     """In a child process: the conversion measured; ``phases`` gets the time of each progress report."""
-    from candela.jpeg2tiff import convert
-    from candela.sentinel2 import read_product
+    from candela.conversion.jpeg2tiff import convert
+    from candela.safe.sentinel2 import read_product
 
     started = time.perf_counter()
     with open(phases, "w") as log:

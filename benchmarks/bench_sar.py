@@ -3,7 +3,7 @@
 Run by hand (``.venv/bin/python benchmarks/bench_sar.py``), never by CI. The first run writes,
 under benchmarks/out/ (kept for later runs), two 25000 x 17000 float32 GeoTIFFs of linear VV
 and VH sigma nought (about an IW GRDH scene at 10 m), tiled 512 x 512 and DEFLATE-compressed
-with the floating-point predictor as :func:`candela.sentinel1.calibrate` writes them: fields
+with the floating-point predictor as :func:`candela.conversion.grd2tiff.calibrate` writes them: fields
 of constant backscatter under 4.4-look gamma speckle, with blocks losing 3 dB in the second
 image (clear cuts). Random speckle barely compresses, as in real images.
 

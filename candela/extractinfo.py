@@ -62,11 +62,11 @@ from rasterio.errors import NotGeoreferencedWarning, RasterioError
 from rasterio.warp import transform as transform_xy
 from rasterio.warp import transform_bounds
 
-from .archive import is_zip
 from .errors import InputError
 from .rasters.dating import acquisition_time_and_source, format_time, tile_from_name
 from .rasters.reading import MAX_PIXELS, check_pixels
-from .sentinel2 import read_product_info
+from .safe.archive import is_zip
+from .safe.sentinel2 import read_product_info
 
 MIN_OVERLAP = 0.01
 SAME_ACQUISITION = timedelta(minutes=15)

@@ -28,8 +28,8 @@ from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
 
 import certifi
 
-from .archive import MAX_RATIO, check_ratio, human_size
 from .errors import InputError
+from .sizes import MAX_RATIO, check_ratio, human_size
 from .hosts import HostPolicy, HostRefused
 
 LOGGER = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ class FetchPolicy:
     max_bytes: int = 2 * 2**30
     #: Bytes all the job's references may write together.
     max_total: int = 4 * 2**30
-    #: Bytes written per byte received, past archive.RATIO_FLOOR (gzip on the wire).
+    #: Bytes written per byte received, past sizes.RATIO_FLOOR (gzip on the wire).
     max_ratio: float = MAX_RATIO
     #: Seconds a whole download may take, redirects included.
     deadline: float = 600

@@ -26,7 +26,7 @@ from rasterio.warp import reproject
 from .errors import InputError
 from .rasters import dating
 from .rasters.grid import Grid
-from .sentinel2 import band_name
+from .safe.sentinel2 import band_name
 
 LABELLED = ("abudhabi", "aguasclaras", "beihai", "bercy", "paris", "rennes", "saclay_e")
 UNLABELLED = ("brasilia", "chongqing", "dubai", "lasvegas", "milano", "montpellier", "norcia", "rio",

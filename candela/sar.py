@@ -62,7 +62,6 @@ from rasterio.enums import Resampling
 from rasterio.windows import Window
 from scipy import ndimage, special
 
-from .archive import is_zip
 from .errors import InputError
 from .rasters import dating
 from .rasters.env import gdal_threads
@@ -70,6 +69,7 @@ from .rasters.geotiff import float_profile
 from .rasters.grid import Grid, aligned
 from .rasters.quicklook import Preview
 from .rasters.reading import MAX_PIXELS, band_indexes, open_raster, read_masked, windows
+from .safe.archive import is_zip
 
 BANDS = ("VV", "VH")
 #: ENL of Sentinel-1 IW GRDH products (ESA, "Sentinel-1 Product Definition", IW GRDH: 4.4).
@@ -420,11 +420,11 @@ def _describe(name, path, stack, max_pixels):
 
 
 def _read_product(name, path, max_pixels):
-    """A zipped Sentinel-1 product's metadata (sentinel1 is imported here, where it is needed)."""
-    from . import sentinel1
+    """A zipped Sentinel-1 product's metadata (its reader is imported here, where it is needed)."""
+    from .safe.sentinel1 import read_product
 
     try:
-        product = sentinel1.read_product(path, max_pixels=max_pixels)
+        product = read_product(path, max_pixels=max_pixels)
     except InputError as error:
         raise _named(name, error) from None
     if not set(BANDS) <= set(product.polarisations):
@@ -434,11 +434,11 @@ def _read_product(name, path, max_pixels):
 
 def calibrate_product(name, product, destination, grid):
     """A Sentinel-1 GRD product as linear sigma0 (VV, VH) on ``grid`` (its own when None)."""
-    from . import sentinel1
+    from .conversion.grd2tiff import calibrate
 
     target = None if grid is None else (grid.crs, grid.transform, grid.width, grid.height)
     try:
-        return Path(sentinel1.calibrate(product, destination, grid=target)["path"])
+        return Path(calibrate(product, destination, grid=target)["path"])
     except InputError as error:
         raise _named(name, error) from None
 

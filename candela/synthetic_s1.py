@@ -18,8 +18,8 @@ import rasterio
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.windows import Window
 
-from .sentinel1 import _ANNOTATION, _geolocation_grid, grid_gcps
-from .sentinel2 import parse_xml
+from .safe.sentinel1 import ANNOTATION, geolocation_grid, grid_gcps
+from .safe.xml import parse_xml
 
 #: Background DN per polarisation: about -10 dB (VV) and -21 dB (VH) with real LUTs.
 BACKGROUND = {"VV": 180, "VH": 60, "HH": 180, "HV": 60}
@@ -67,7 +67,7 @@ def write_grd_measurements(safe_folder, seed=0, pattern=None):
     safe = Path(safe_folder)
     written = {}
     for annotation in sorted((safe / "annotation").glob("*.xml")):
-        match = _ANNOTATION.match(annotation.name)
+        match = ANNOTATION.match(annotation.name)
         if not match:
             continue
         polarisation = match.group(4).upper()
@@ -76,7 +76,7 @@ def write_grd_measurements(safe_folder, seed=0, pattern=None):
         height = int(root.findtext("imageAnnotation/imageInformation/numberOfLines"))
         blocks = default_pattern(width, height, seed) if pattern is None else tuple(
             b if isinstance(b, Block) else Block(*b) for b in pattern)
-        gcps = grid_gcps(_geolocation_grid(root, polarisation))
+        gcps = grid_gcps(geolocation_grid(root, polarisation))
         target = safe / "measurement" / f"{annotation.stem}.tiff"
         target.parent.mkdir(exist_ok=True)
         _write_raster(target, width, height, polarisation, blocks, gcps)

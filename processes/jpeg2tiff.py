@@ -2,8 +2,8 @@
 
 from pywps.inout.literaltypes import AllowedValue
 
-from candela import jpeg2tiff
-from candela.sentinel2 import open_product
+from candela.conversion import jpeg2tiff
+from candela.safe.sentinel2 import open_product
 from candela.rasters.aoi import parse_aoi
 
 from .base import CandelaProcess

@@ -5,7 +5,7 @@ A key absent or left empty takes the core's default, which ``pywps.cfg`` documen
 
 from pywps import configuration
 
-from candela import archive
+from candela.safe import archive
 from candela.fetch import FetchPolicy
 from candela.hosts import HostPolicy
 from candela.rasters.reading import MAX_PIXELS

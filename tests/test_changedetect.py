@@ -255,8 +255,8 @@ def _train(pairs, folder):
 def test_level_1c_and_level_2a_jpeg2tiff_outputs_compare(tmp_path):
     """A Level-1C product (baseline 03.01, no offset) against a Level-2A one (04.00, offset
     -1000) of the same scene, both through Jpeg2Tiff: nothing changed, and nothing is found."""
-    from candela import jpeg2tiff
-    from candela.sentinel2 import read_product
+    from candela.conversion import jpeg2tiff
+    from candela.safe.sentinel2 import read_product
     from candela.synthetic import write_product
 
     paths = []

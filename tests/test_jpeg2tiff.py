@@ -12,8 +12,8 @@ from candela import synthetic
 from candela.rasters.aoi import AOI
 from candela.rasters.dating import acquisition_time
 from candela.errors import InputError
-from candela.jpeg2tiff import CLOUD_CLASSES, FALLBACK_NAME, convert, output_name, to_reflectance
-from candela.sentinel2 import read_product
+from candela.conversion.jpeg2tiff import CLOUD_CLASSES, FALLBACK_NAME, convert, output_name, to_reflectance
+from candela.safe.sentinel2 import read_product
 
 from helpers.paths import shared_path
 
@@ -207,7 +207,7 @@ def test_strips_do_not_change_the_result(l2a, tmp_path, monkeypatch):
                   aoi=AOI(300035, 4898900, 301100, 4899985, "EPSG:32631"))
     whole = read(convert(l2a, tmp_path / "whole.tif", **kwargs)["path"])
     # Strips of 7 rows, not aligned with anything: every strip boundary case at once.
-    monkeypatch.setattr("candela.jpeg2tiff.STRIP_ROWS", 7)
+    monkeypatch.setattr("candela.conversion.jpeg2tiff.STRIP_ROWS", 7)
     calls = []
     strips = read(convert(l2a, tmp_path / "strips.tif", progress=lambda *call: calls.append(call), **kwargs)["path"])
     assert np.array_equal(strips, whole) and whole.shape == (4, 109, 107)

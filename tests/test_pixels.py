@@ -10,12 +10,14 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
-from candela import changedetect, jpeg2tiff, sar, sentinel1, training
+from candela import changedetect, sar, training
+from candela.conversion import jpeg2tiff
 from candela.autoencoder import TrainingConfig
 from candela.errors import InputError
 from candela.extractinfo import extract_info
 from candela.rasters.reading import MAX_PIXELS, open_raster
-from candela.sentinel2 import read_product
+from candela.safe import sentinel1
+from candela.safe.sentinel2 import read_product
 from candela.synthetic import write_product
 from helpers.paths import sentinel1_zip
 from helpers.rasters import START, write_sar

@@ -457,10 +457,11 @@ def test_bad_parameters_name_the_parameter(series, tmp_path, options, parameter)
 
 
 def test_zipped_products_are_calibrated_onto_the_common_grid(series, tmp_path, monkeypatch):
-    """The SAFE path, with sentinel1's reading and calibration replaced by stand-ins."""
+    """The SAFE path, with Sentinel-1 reading and calibration replaced by stand-ins."""
     from types import SimpleNamespace
 
-    from candela import sentinel1
+    from candela.conversion import grd2tiff
+    from candela.safe import sentinel1
 
     images, values = series
     product_zip = tmp_path / "S1A_IW_GRDH_1SDV_20221220T054312_20221220T054337_046414_058F31_1234.zip"
@@ -479,7 +480,7 @@ def test_zipped_products_are_calibrated_onto_the_common_grid(series, tmp_path, m
         return {"path": str(destination)}
 
     monkeypatch.setattr(sentinel1, "read_product", read_product)
-    monkeypatch.setattr(sentinel1, "calibrate", calibrate)
+    monkeypatch.setattr(grd2tiff, "calibrate", calibrate)
     result = sar.detect([images[1], ("product.zip", product_zip)], tmp_path)
     # The product is the earliest image: calibrated on its own grid, and the reference.
     assert calls == [None]

@@ -14,10 +14,11 @@ from rasterio.crs import CRS
 from rasterio.warp import transform as warp_transform
 from shapely.geometry import Point
 
-from candela import sentinel2, synthetic
-from candela.archive import extract_zip
+from candela import synthetic
 from candela.errors import InputError
-from candela.sentinel2 import BANDS, read_product, read_product_info
+from candela.safe import container, sentinel2, xml
+from candela.safe.archive import extract_zip
+from candela.safe.sentinel2 import BANDS, read_product, read_product_info
 
 from helpers.paths import shared_path
 
@@ -240,7 +241,7 @@ def test_zip_info_of_a_folder_reads_the_folder(l1c):
 
 def test_zip_info_refuses_oversized_metadata(tmp_path, monkeypatch):
     zipped = synthetic.write_product(tmp_path, zipped=True)
-    monkeypatch.setattr(sentinel2, "MAX_XML_BYTES", 1000)
+    monkeypatch.setattr(container, "MAX_XML_BYTES", 1000)
     with pytest.raises(InputError, match="larger than"):
         read_product_info(zipped)
 
@@ -251,6 +252,16 @@ def test_zip_without_product_is_refused(tmp_path):
     with zipfile.ZipFile(tmp_path / "x.zip", "w") as archive:
         archive.writestr("folder/readme.txt", "hello")
     with pytest.raises(InputError, match="not a Sentinel-2 product"):
+        read_product_info(tmp_path / "x.zip")
+
+
+def test_zip_of_several_products_is_refused(tmp_path):
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "x.zip", "w") as archive:
+        archive.writestr("A.SAFE/MTD_MSIL2A.xml", "<a/>")
+        archive.writestr("B.SAFE/MTD_MSIL1C.xml", "<b/>")
+    with pytest.raises(InputError, match="several SAFE products"):
         read_product_info(tmp_path / "x.zip")
 
 
@@ -367,7 +378,7 @@ def test_external_entity_is_not_expanded(l2a, tmp_path):
     document = xxe_document(secret).encode()
 
     # The parser itself never reads the file ...
-    root = etree.fromstring(document, sentinel2.xml_parser())
+    root = etree.fromstring(document, xml.xml_parser())
     assert b"TOP-SECRET-TOKEN" not in etree.tostring(root)
     # ... and documents with a DOCTYPE are refused anyway.
     safe = copy_product(l2a, tmp_path)
@@ -386,7 +397,7 @@ def test_internal_entity_bomb_is_refused():
     ).encode()
     # libxml2 may stop it as malformed before the DOCTYPE check: refused either way, unexpanded.
     with pytest.raises(InputError, match="DOCTYPE|not well-formed") as caught:
-        sentinel2.parse_xml(document, "MTD_MSIL2A.xml")
+        xml.parse_xml(document, "MTD_MSIL2A.xml")
     assert "aaaa" not in str(caught.value)
 
 

@@ -21,12 +21,12 @@ from rasterio.enums import Resampling
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
-from .errors import InputError
-from .rasters import dating
-from .rasters.env import gdal_threads
-from .rasters.geotiff import BLOCKSIZE, overview_factors, write_cog
-from .rasters.reading import MAX_PIXELS, check_pixels
-from .sentinel2 import RESOLUTIONS, band_name, check_resolution
+from ..errors import InputError
+from ..rasters import dating
+from ..rasters.env import gdal_threads
+from ..rasters.geotiff import BLOCKSIZE, overview_factors, write_cog
+from ..rasters.reading import MAX_PIXELS, check_pixels
+from ..safe.sentinel2 import RESOLUTIONS, band_name, check_resolution
 
 DEFAULT_BANDS = ("B02", "B03", "B04", "B08")
 SCL = "SCL"
@@ -52,8 +52,8 @@ def convert(product, destination, bands=DEFAULT_BANDS, resolution=10, aoi=None, 
 
     Parameters
     ----------
-    product : candela.sentinel2.Product
-        A product from :func:`candela.sentinel2.read_product`.
+    product : candela.safe.sentinel2.Product
+        A product from :func:`candela.safe.sentinel2.read_product`.
     destination : str or Path
         The GeoTIFF to write (replaced if it exists).
     bands : sequence of str

@@ -1,13 +1,13 @@
-"""Sentinel-2 Level-1C and Level-2A products in the SAFE format.
+"""Sentinel-2 Level-1C and Level-2A products in the SAFE format: what their metadata say, and
+where their band files are.
 
 Metadata come from the product's ``MTD_MSIL1C.xml`` / ``MTD_MSIL2A.xml`` and the granule's
-``MTD_TL.xml``, read with a parser that loads no DTD, expands no entity and uses no network;
-documents with a DOCTYPE are refused outright. Elements are matched by local name, because
-namespaces differ between levels and processing baselines.
+``MTD_TL.xml``, read through :mod:`candela.safe.container` (folder or zip) and parsed by
+:func:`candela.safe.xml.parse_xml`. Elements are matched by local name, because namespaces
+differ between levels and processing baselines.
 """
 
 import re
-import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -20,9 +20,11 @@ from rasterio.transform import array_bounds
 from rasterio.warp import transform_geom
 from shapely.geometry import Polygon, box, shape as to_shape
 
+from ..errors import InputError
+from ..rasters.dating import parse_time
 from .archive import extract_zip, is_zip
-from .errors import InputError
-from .rasters.dating import parse_time
+from .container import Kind, open_safe
+from .xml import parse_xml
 
 BANDS = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B10", "B11", "B12")
 NATIVE_RESOLUTION = {
@@ -30,10 +32,9 @@ NATIVE_RESOLUTION = {
     "B08": 10, "B8A": 20, "B09": 60, "B10": 60, "B11": 20, "B12": 20, "SCL": 20,
 }
 RESOLUTIONS = (10, 20, 60)
-#: Largest metadata document read (real MTD_TL.xml files are under 1 MB).
-MAX_XML_BYTES = 20 * 2**20
+#: Sentinel-2 products are marked by their product metadata file.
+SENTINEL2 = Kind("Sentinel-2 product", "MTD_MSIL1C.xml or MTD_MSIL2A.xml", re.compile(r"MTD_MSI(L1C|L2A)\.xml"))
 
-_MTD_NAME = re.compile(r"^MTD_MSI(L1C|L2A)\.xml$")
 _BAND_FILE = re.compile(r"_(B0[1-9]|B1[0-2]|B8A|SCL)(?:_(10|20|60)m)?(?:\.jp2)?$", re.IGNORECASE)
 _TILE = re.compile(r"_T(\d{2}[A-Z]{3})(?:_|$)")
 _BASELINE = re.compile(r"_N(\d{2})(\d{2})_")
@@ -114,24 +115,13 @@ def read_product(path):
         raise InputError("not a Sentinel-2 product (a SAFE folder was expected)")
     if not path.is_dir():
         raise InputError("not a Sentinel-2 product (no such folder)")
-    safe, mtd = _find_safe(path)
-    granules = sorted(safe.glob("GRANULE/*/MTD_TL.xml"))
-    tile = _only_granule([g.relative_to(safe).as_posix() for g in granules])
-    files = [p.relative_to(safe).as_posix() for p in safe.glob("GRANULE/*/IMG_DATA/**/*") if p.is_file()]
-    return _product(
-        path=safe,
-        mtd_name=mtd.name,
-        mtd=read_limited(mtd),
-        tile=read_limited(safe / tile),
-        files=files,
-        zipped=False,
-        fallback_id=safe.name,
-    )
+    with open_safe(path, SENTINEL2) as safe:
+        return _product(safe)
 
 
 def open_product(path, directory, **limits):
     """Read a product from a .SAFE folder, or from a zipped SAFE unpacked safely into ``directory``
-    (``limits``: the keyword arguments of :func:`candela.archive.extract_zip`)."""
+    (``limits``: the keyword arguments of :func:`candela.safe.archive.extract_zip`)."""
     path = Path(path)
     if path.is_dir():
         return read_product(path)
@@ -149,74 +139,8 @@ def read_product_info(path):
     path = Path(path)
     if not (path.is_file() and is_zip(path)):
         return read_product(path)
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = [n for n in archive.namelist() if not n.endswith("/")]
-            mtd_names = [n for n in names if _MTD_NAME.match(PurePosixPath(n).name) and n.count("/") <= 1]
-            if not mtd_names:
-                raise InputError("not a Sentinel-2 product (the zip holds no MTD_MSIL1C.xml or MTD_MSIL2A.xml)")
-            if len(mtd_names) > 1:
-                raise InputError("the zip holds several Sentinel-2 products; give one")
-            mtd_name = mtd_names[0]
-            prefix = mtd_name[: -len(PurePosixPath(mtd_name).name)]
-            inside = [n[len(prefix):] for n in names if n.startswith(prefix)]
-            tile = _only_granule([n for n in inside if re.fullmatch(r"GRANULE/[^/]+/MTD_TL\.xml", n)])
-            mtd = read_member(archive, mtd_name)
-            tile_xml = read_member(archive, prefix + tile)
-    except (zipfile.BadZipFile, EOFError, NotImplementedError):
-        raise InputError("the zip archive is damaged or uses an unsupported compression") from None
-    return _product(
-        path=path,
-        mtd_name=PurePosixPath(mtd_name).name,
-        mtd=mtd,
-        tile=tile_xml,
-        files=[n for n in inside if n.startswith("GRANULE/")],
-        zipped=True,
-        fallback_id=prefix.rstrip("/") or path.stem,
-    )
-
-
-def xml_parser():
-    """A new lxml parser that loads no DTD, expands no entity and uses no network."""
-    return etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False)
-
-
-def parse_xml(data, name):
-    """Parse an XML document safely; ``name`` (a file name, not a path) is for messages.
-
-    Refuses documents with a DOCTYPE: Sentinel-2 metadata have none, and a DOCTYPE is how
-    entity-expansion and external-entity attacks start.
-    """
-    try:
-        # A parser per call: lxml parsers must not be shared between threads.
-        root = etree.fromstring(data, xml_parser())
-    except etree.XMLSyntaxError:
-        raise InputError(f"the product metadata {name} are not well-formed XML") from None
-    if root.getroottree().docinfo.doctype:
-        raise InputError(f"the product metadata {name} declare a DOCTYPE, which is not accepted")
-    return root
-
-
-def _find_safe(folder):
-    """The SAFE folder (``folder`` itself or its only .SAFE subfolder) and its MTD file."""
-    mtd = _mtd_file(folder)
-    if mtd is not None:
-        return folder, mtd
-    candidates = [c for c in folder.iterdir() if c.is_dir() and c.name.upper().endswith(".SAFE")]
-    if len(candidates) > 1:
-        raise InputError(f"the folder holds {len(candidates)} .SAFE products; give one")
-    if candidates:
-        mtd = _mtd_file(candidates[0])
-        if mtd is not None:
-            return candidates[0], mtd
-    raise InputError("not a Sentinel-2 product (no MTD_MSIL1C.xml or MTD_MSIL2A.xml found)")
-
-
-def _mtd_file(folder):
-    found = [p for p in folder.glob("MTD_MSI*.xml") if _MTD_NAME.match(p.name) and p.is_file()]
-    if len(found) > 1:
-        raise InputError("the product holds both Level-1C and Level-2A metadata")
-    return found[0] if found else None
+    with open_safe(path, SENTINEL2) as safe:
+        return _product(safe)
 
 
 def _only_granule(tile_files):
@@ -227,38 +151,21 @@ def _only_granule(tile_files):
     return tile_files[0]
 
 
-def read_limited(path):
-    """The bytes of the metadata file ``path``, or InputError beyond MAX_XML_BYTES."""
-    with open(path, "rb") as stream:
-        data = stream.read(MAX_XML_BYTES + 1)
-    if len(data) > MAX_XML_BYTES:
-        raise InputError(f"the product metadata {path.name} are larger than the {MAX_XML_BYTES >> 20} MiB allowed")
-    return data
-
-
-def read_member(archive, name):
-    """The bytes of the metadata member ``name`` of an open zip, or InputError beyond MAX_XML_BYTES."""
-    info = archive.getinfo(name)
-    shown = PurePosixPath(name).name
-    if info.file_size > MAX_XML_BYTES:
-        raise InputError(f"the product metadata {shown} are larger than the {MAX_XML_BYTES >> 20} MiB allowed")
-    with archive.open(info) as stream:
-        # Declared sizes can lie: never read more than the limit.
-        data = stream.read(MAX_XML_BYTES + 1)
-    if len(data) > MAX_XML_BYTES:
-        raise InputError(f"the product metadata {shown} are larger than the {MAX_XML_BYTES >> 20} MiB allowed")
-    return data
-
-
-def _product(path, mtd_name, mtd, tile, files, zipped, fallback_id):
-    level = _MTD_NAME.match(mtd_name).group(1)
+def _product(safe):
+    """The :class:`Product` in ``safe`` (a container from :func:`~candela.safe.container.open_safe`)."""
+    if len(safe.markers) > 1:
+        raise InputError("the product holds both Level-1C and Level-2A metadata")
+    mtd_name = safe.markers[0]
+    level = SENTINEL2.pattern.fullmatch(mtd_name).group(1)
+    tile_name = _only_granule([f for f in safe.files if re.fullmatch(r"GRANULE/[^/]+/MTD_TL\.xml", f)])
+    mtd, tile = safe.read(mtd_name), safe.read(tile_name)
     product = _index(parse_xml(mtd, mtd_name))
     root_name = product["__root__"]
     if root_name != f"Level-{level[1:]}_User_Product":
         raise InputError("not a Sentinel-2 product (its metadata are of another kind)")
     granule = _index(parse_xml(tile, "MTD_TL.xml"))
 
-    product_id = _text(product, "PRODUCT_URI", "PRODUCT_URI_2A", "PRODUCT_URI_1C") or fallback_id
+    product_id = _text(product, "PRODUCT_URI", "PRODUCT_URI_2A", "PRODUCT_URI_1C") or safe.name
     product_id = re.sub(r"\.SAFE$", "", product_id.strip(), flags=re.IGNORECASE)
     spacecraft = _text(product, "SPACECRAFT_NAME") or _spacecraft_from_id(product_id)
     if not spacecraft.upper().startswith("SENTINEL-2"):
@@ -266,8 +173,9 @@ def _product(path, mtd_name, mtd, tile, files, zipped, fallback_id):
     crs = _crs(_text(granule, "HORIZONTAL_CS_CODE"))
     grids = _grids(granule)
     image_files = _text_list(product, "IMAGE_FILE")
+    files = {f for f in safe.files if f.startswith("GRANULE/")}
     return Product(
-        path=path,
+        path=safe.path,
         product_id=product_id,
         level=level,
         spacecraft=spacecraft,
@@ -282,8 +190,8 @@ def _product(path, mtd_name, mtd, tile, files, zipped, fallback_id):
             "L2A_BOA_QUANTIFICATION_VALUE", default=10000.0),
         offsets=_offsets(product, "BOA_ADD_OFFSET" if level == "L2A" else "RADIO_ADD_OFFSET"),
         _grids=grids,
-        _files=_band_files(level, image_files, set(files)),
-        _zipped=zipped,
+        _files=_band_files(level, image_files, files),
+        _zipped=safe.zipped,
     )
 
 

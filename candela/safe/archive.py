@@ -11,12 +11,9 @@ import stat
 import zipfile
 from pathlib import Path
 
-from .errors import InputError
+from ..errors import InputError
+from ..sizes import MAX_RATIO, check_ratio, human_size
 
-#: Data that expands more than MAX_RATIO times is refused once it reaches RATIO_FLOOR bytes:
-#: small files (XML, blank tiles) legitimately compress very well, and only large ones cost.
-MAX_RATIO = 100
-RATIO_FLOOR = 2**20
 MAX_BYTES = 8 * 2**30
 MAX_MEMBERS = 20000
 CHUNK = 1 << 20
@@ -83,16 +80,6 @@ def _check_members(members, root, max_total_bytes, max_members, max_ratio, zip_p
     # entries), and declared compressed sizes can lie upwards.
     compressed = min(sum(member.compress_size for member in members), os.path.getsize(zip_path))
     check_ratio(declared, compressed, max_ratio, "the zip archive")
-
-
-def check_ratio(expanded, compressed, max_ratio, what):
-    """Refuse ``what`` when its ``expanded`` bytes are more than ``max_ratio`` times its
-    ``compressed`` bytes, once past RATIO_FLOOR."""
-    if expanded > RATIO_FLOOR and expanded > max_ratio * max(compressed, 1):
-        raise InputError(
-            f"{what} expands more than {max_ratio:g} times ({human_size(compressed)} to "
-            f"{human_size(expanded)} or more), a likely decompression bomb"
-        )
 
 
 def _check_name(name, root):
@@ -185,14 +172,3 @@ def _shown(name):
 def _reason(error):
     text = str(error).split(":")[0].strip()
     return text[:80] or type(error).__name__
-
-
-def human_size(n):
-    """A byte count as text: ``"512 bytes"``, ``"1.5 MiB"`` (GiB at most)."""
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-
-
-__all__ = ["check_ratio", "extract_zip", "human_size", "is_zip"]
