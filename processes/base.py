@@ -19,7 +19,8 @@ from pywps.app.exceptions import ProcessError
 from pywps.exceptions import FileSizeExceeded, NoApplicableCode
 
 from candela.errors import InputError
-from candela.references import download, resolve
+from candela.references.download import download
+from candela.references.resolve import resolve
 
 from . import jobfiles, limits
 from .limits import max_input_mb

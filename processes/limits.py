@@ -5,10 +5,10 @@ A key absent or left empty takes the core's default, which ``pywps.cfg`` documen
 
 from pywps import configuration
 
-from candela.safe import archive
-from candela.fetch import FetchPolicy
-from candela.hosts import HostPolicy
 from candela.rasters.reading import MAX_PIXELS
+from candela.references.download import FetchPolicy
+from candela.references.hosts import HostPolicy
+from candela.safe import archive
 
 from . import config
 

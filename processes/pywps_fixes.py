@@ -23,8 +23,8 @@ from pywps.response.basic import WPSResponse
 from pywps.response.execute import ExecuteResponse
 
 from candela.errors import InputError
-from candela.fetch import FETCH_FAILED
-from candela.references import path_under_roots
+from candela.references.download import FETCH_FAILED
+from candela.references.resolve import path_under_roots
 
 LOGGER = logging.getLogger("PYWPS")
 

@@ -15,7 +15,7 @@ from xml.sax.saxutils import escape
 
 import pytest
 
-from candela.fetch import FETCH_FAILED
+from candela.references.download import FETCH_FAILED
 from candela.synthetic import write_product
 from processes.base import Job, OutsideJobFolders
 from helpers.schemas import assert_valid

@@ -1,19 +1,17 @@
 """Turning a user's reference (an http(s) URL or a server path) into a local file, safely.
 
-URLs are fetched by :mod:`candela.fetch` under the job's policy (hosts, sizes, deadline).
+URLs are downloaded by :mod:`candela.references.download` under the job's policy (hosts,
+sizes, deadline).
 Server paths are accepted only below the operator's data roots: the real path (symlinks
 resolved) must lie inside a root, compared with ``os.path.commonpath``, never as a string prefix.
 """
 
 import os
-import re
-import shutil
-import tempfile
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from .errors import InputError
-from .fetch import fetch
+from ..errors import InputError
+from .download import download
 
 
 def path_under_roots(path, roots):
@@ -33,33 +31,6 @@ def path_under_roots(path, roots):
     raise InputError("the path is not a readable file or folder under a configured data root")
 
 
-def safe_file_name(url, default="download"):
-    """A plain file name for a download, taken from the URL's last path segment."""
-    name = os.path.basename(unquote(urlparse(url).path)) or default
-    name = re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip(".")
-    return name[:200] or default
-
-
-def download(url, directory, policy, data=None):
-    """Fetch an http(s) URL under ``policy`` into a new folder in ``directory``; return the file.
-
-    With ``data``, the URL is POSTed it. Nothing is left behind when the fetch fails.
-    """
-    scheme = urlparse(url).scheme.lower()
-    if scheme not in ("http", "https"):
-        raise InputError(f"only http and https references can be fetched, not {scheme or 'a bare name'}")
-    # A folder per download: two references may well end in the same file name.
-    folder = Path(tempfile.mkdtemp(prefix="download-", dir=directory))
-    target = folder / safe_file_name(url)
-    try:
-        with open(target, "wb") as out:
-            fetch(url, out, policy, data)
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
-    return target
-
-
 def resolve(reference, directory, roots, policy):
     """Local path for a reference: http(s) URLs are downloaded under the FetchPolicy ``policy``,
     paths must be under ``roots``."""
@@ -75,4 +46,3 @@ def resolve(reference, directory, roots, policy):
     if scheme and len(scheme) > 1:
         raise InputError(f"unsupported reference scheme {scheme!r}: use http, https or a server path")
     return path_under_roots(text, roots)
-

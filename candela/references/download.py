@@ -1,4 +1,5 @@
-"""Fetching an http(s) reference under a policy: which hosts, how much, how fast.
+"""Downloading an http(s) reference under a policy (which hosts, how much, how fast) into a
+file of its own.
 
 Each hop (the URL, then each redirect, followed here rather than by a library) is resolved
 once, its address checked against the :class:`~candela.hosts.HostPolicy`, and the connection
@@ -17,19 +18,24 @@ import base64
 import functools
 import http.client
 import logging
+import os
+import re
+import shutil
 import socket
 import ssl
+import tempfile
 import threading
 import time
 import zlib
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from urllib.parse import quote, unquote, urljoin, urlsplit, urlunsplit
+from pathlib import Path
+from urllib.parse import quote, unquote, urljoin, urlparse, urlsplit, urlunsplit
 
 import certifi
 
-from .errors import InputError
-from .sizes import MAX_RATIO, check_ratio, human_size
+from ..errors import InputError
+from ..sizes import MAX_RATIO, check_ratio, human_size
 from .hosts import HostPolicy, HostRefused
 
 LOGGER = logging.getLogger(__name__)
@@ -70,12 +76,13 @@ class FetchPolicy:
         self._check_budget(self.used + length)
 
     def count(self, piece, written, received):
-        """Count ``piece`` more bytes written, ``written`` of them for ``received`` received
-        so far for this reference; refuse them when they exceed a limit."""
+        """Count ``piece`` more bytes to write, ``written`` of them (``piece`` included) for
+        ``received`` received so far for this reference; refuse them, uncounted, when they
+        exceed a limit. ``used`` thus counts the bytes written."""
         self._check_size(written)
-        self.used += piece
-        self._check_budget(self.used)
+        self._check_budget(self.used + piece)
         check_ratio(written, received, self.max_ratio, "the reference's content")
+        self.used += piece
 
     def _check_size(self, size):
         if size > self.max_bytes:
@@ -87,12 +94,37 @@ class FetchPolicy:
                 f"the references of this request add up to more than the {human_size(self.max_total)} allowed")
 
 
-def fetch(url, out, policy, data=None):
-    """Write the body behind the http(s) ``url`` into the binary file ``out``; return its size.
+def download(url, directory, policy, data=None):
+    """Fetch an http(s) URL under ``policy`` into a new folder in ``directory``; return the file.
 
     With ``data`` the first request is a POST of it. Raises InputError: FETCH_FAILED
     whenever the reference cannot be fetched, or the limit of ``policy`` it exceeds.
+    Nothing is left behind when the fetch fails.
     """
+    scheme = urlparse(url).scheme.lower()
+    if scheme not in ("http", "https"):
+        raise InputError(f"only http and https references can be fetched, not {scheme or 'a bare name'}")
+    # A folder per download: two references may well end in the same file name.
+    folder = Path(tempfile.mkdtemp(prefix="download-", dir=directory))
+    target = folder / safe_file_name(url)
+    try:
+        with open(target, "wb") as out:
+            _fetch(url, out, policy, data)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return target
+
+
+def safe_file_name(url, default="download"):
+    """A plain file name for a download, taken from the URL's last path segment."""
+    name = os.path.basename(unquote(urlparse(url).path)) or default
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip(".")
+    return name[:200] or default
+
+
+def _fetch(url, out, policy, data):
+    """Write the body behind the http(s) ``url`` into the binary file ``out``; return its size."""
     deadline = _Deadline(policy.deadline)
     method = "GET" if data is None else "POST"
     try:
