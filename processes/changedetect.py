@@ -2,7 +2,8 @@
 
 from pywps.inout.literaltypes import AllowedValue
 
-from candela import changedetect
+from candela.change import changedetect
+from candela.learning.models import DEFAULT_MODEL, load_model
 
 from .base import CandelaProcess
 from .wpsio import json_output, literal, quicklook_output, raster_input, raster_output
@@ -30,7 +31,7 @@ class ChangeDetect(CandelaProcess):
             literal("method", "Method", "'autoencoder': distance between encoded features; 'raw': "
                     "distance between standardised bands (baseline).", default="autoencoder",
                     allowed_values=[AllowedValue(value=m) for m in changedetect.METHODS]),
-            literal("model", "Model", f"Id of a model (default {changedetect.DEFAULT_MODEL}, the shipped "
+            literal("model", "Model", f"Id of a model (default {DEFAULT_MODEL}, the shipped "
                     "one), or one trained with TrainAutoencoder.", optional=True),
         ]
 
@@ -47,7 +48,7 @@ class ChangeDetect(CandelaProcess):
         with job.blame("method"):
             method = changedetect.check_method(job.literal("method"))
         with job.blame("model"):
-            model = changedetect.load_model(job.literal("model"), model_directories())
+            model = load_model(job.literal("model"), model_directories())
         _, before = job.file("before")
         _, after = job.file("after")
         destination = job.workdir / "change_map.tif"

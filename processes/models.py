@@ -2,7 +2,7 @@
 
 from pywps import configuration
 
-from candela.changedetect import models_dir
+from candela.learning.models import models_dir
 
 
 def user_models_dir():

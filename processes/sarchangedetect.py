@@ -2,7 +2,7 @@
 
 from pywps.inout.literaltypes import AllowedValue
 
-from candela import sar
+from candela.change import sar
 
 from .base import CandelaProcess
 from .wpsio import json_output, literal, product_input, quicklook_output, raster_output

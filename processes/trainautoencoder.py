@@ -6,9 +6,10 @@ from pathlib import Path
 
 from pywps.inout.literaltypes import ALLOWEDVALUETYPE, AllowedValue
 
-from candela import changedetect, training
-from candela.autoencoder import TrainingConfig
 from candela.errors import InputError
+from candela.learning import training
+from candela.learning.autoencoder import TrainingConfig
+from candela.learning.models import MODEL_ID, available_models
 
 from .base import CandelaProcess, InputProblem
 from .models import model_directories, user_models_dir
@@ -80,9 +81,9 @@ class TrainAutoencoder(CandelaProcess):
 
 
 def check_new_model_id(model_id):
-    if not model_id or not changedetect.MODEL_ID.fullmatch(model_id):
+    if not model_id or not MODEL_ID.fullmatch(model_id):
         raise InputError("give 1 to 64 letters, digits, '-', '_' or '.', starting with a letter or digit")
-    if model_id in changedetect.available_models(model_directories()):
+    if model_id in available_models(model_directories()):
         raise InputError(f"a model {model_id!r} exists already; choose another id")
     return model_id
 

@@ -11,8 +11,10 @@ import rasterio
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
 
-from candela import changedetect
+from candela.change import changedetect
+from candela.change.mapping import ProbabilityMapping
 from candela.errors import InputError
+from candela.learning import models
 from helpers.isolated import run_isolated
 from helpers.rasters import BANDS, UTM, landscape, paste, second_date, write_optical
 
@@ -59,7 +61,7 @@ def test_a_brightness_change_alone_is_not_change():
 def test_the_mapping_is_monotone_and_in_range():
     rng = np.random.default_rng(3)
     distances = np.concatenate([rng.chisquare(4, 50000) ** 0.5, rng.uniform(6, 12, 1000)])
-    mapping = changedetect.ProbabilityMapping.fit(distances)
+    mapping = ProbabilityMapping.fit(distances)
     grid = np.linspace(0, 15, 2000)
     values = mapping(grid)
     assert np.all(np.diff(values) >= 0) and values.min() >= 0 and values.max() <= 1
@@ -68,7 +70,7 @@ def test_the_mapping_is_monotone_and_in_range():
 
 
 def test_the_mapping_of_a_pair_without_spread_is_zero():
-    mapping = changedetect.ProbabilityMapping.fit(np.zeros(1000))
+    mapping = ProbabilityMapping.fit(np.zeros(1000))
     assert mapping(np.zeros(3)).max() < 1e-3
 
 
@@ -87,7 +89,7 @@ def test_tiled_result_equals_whole_image_result(method):
 
 
 def _tiled_and_whole(before, after, method):
-    model = changedetect.load_model()
+    model = models.load_model()
     return (changedetect.detect_arrays(before, after, method, model),
             changedetect.detect_arrays(before, after, method, model, window=32),
             changedetect.detect_arrays(before, after, method, model, window=11))
@@ -126,7 +128,7 @@ def test_output_raster_matches_the_before_grid(tmp_path):
     assert np.isfinite(finite).all() and finite.min() >= 0 and finite.max() <= 1
     assert summary["valid_pixels"] == finite.size
     assert summary["changed_fraction"] == pytest.approx(np.mean(finite > 0.5), abs=1e-6)
-    assert summary["model"] == changedetect.DEFAULT_MODEL
+    assert summary["model"] == models.DEFAULT_MODEL
     assert set(summary["timings_s"]) >= {"reading", "encoding", "writing", "total"}
 
 
@@ -207,17 +209,17 @@ def test_a_raster_without_georeference_is_refused(tmp_path):
 
 
 def test_unknown_and_malformed_model_ids_are_refused(tmp_path):
-    with pytest.raises(InputError, match=f"unknown model 'nope'; shipped models: .*{changedetect.DEFAULT_MODEL}"):
-        changedetect.load_model("nope")
+    with pytest.raises(InputError, match=f"unknown model 'nope'; shipped models: .*{models.DEFAULT_MODEL}"):
+        models.load_model("nope")
     (tmp_path / "secret").mkdir()
     for name in ("metadata.json", "encoder.weights.h5"):
         (tmp_path / "secret" / name).write_text("{}")
     with pytest.raises(InputError, match="unknown model"):
-        changedetect.load_model("../secret", [changedetect.models_dir() / "x"])
+        models.load_model("../secret", [models.models_dir() / "x"])
 
 
 def test_the_shipped_model_has_its_metadata():
-    model = changedetect.load_model()
+    model = models.load_model()
     metadata = model.metadata
     assert tuple(metadata["bands"]) == BANDS
     for key in ("normalisation", "architecture", "training", "evaluation"):
@@ -236,17 +238,17 @@ def test_training_writes_a_loadable_model_and_is_reproducible(tmp_path):
     assert first["id"] == "one" and first["bands"] == list(BANDS)
     assert first["training"]["history"] == second["training"]["history"]
     assert len(first["training"]["history"]) == 2
-    assert changedetect.available_models(tmp_path / "models") == ["one", "two"]
+    assert models.available_models(tmp_path / "models") == ["one", "two"]
     saved = json.loads((tmp_path / "models" / "one" / "metadata.json").read_text())
     assert saved["training"]["config"]["seed"] == 7
     probability = detect_arrays(before, paste(second_date(before), slice(40, 80), slice(40, 80)),
-                                "autoencoder", changedetect.load_model("one", tmp_path / "models"))
+                                "autoencoder", models.load_model("one", tmp_path / "models"))
     assert probability.shape == (128, 128) and np.isfinite(probability).all()
 
 
 def _train(pairs, folder):
-    from candela import training
-    from candela.autoencoder import TrainingConfig
+    from candela.learning import training
+    from candela.learning.autoencoder import TrainingConfig
 
     config = TrainingConfig(epochs=2, steps_per_epoch=3, batch_size=4, patch=32, patches_per_image=8, seed=7)
     return training.train_model(pairs, folder, config, folder.name, BANDS, {"description": "test"})

@@ -10,11 +10,12 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
-from candela import changedetect, sar, training
+from candela.change import changedetect, sar
 from candela.conversion import jpeg2tiff
-from candela.autoencoder import TrainingConfig
 from candela.errors import InputError
 from candela.extractinfo import extract_info
+from candela.learning import training
+from candela.learning.autoencoder import TrainingConfig
 from candela.rasters.reading import MAX_PIXELS, open_raster
 from candela.safe import sentinel1
 from candela.safe.sentinel2 import read_product

@@ -1,4 +1,4 @@
-"""candela.sar: calibration of the tests on simulated speckle, and detection on rasters.
+"""candela.change.sar and omnibus: calibration of the tests on simulated speckle, and detection on rasters.
 
 Speckle is simulated as the model says: linear sigma0 = mean x Gamma(L, 1/L), VV and VH and
 dates independent. A calibrated test flags ``alpha`` of the no-change pixels (checked to 4
@@ -16,7 +16,8 @@ import rasterio
 from affine import Affine
 from scipy import optimize, stats
 
-from candela import sar
+from candela.change import omnibus, sar
+from candela.change.enl import estimate_enl
 from candela.errors import InputError
 from candela.rasters.grid import Grid
 from candela.rasters.quicklook import Preview
@@ -47,17 +48,17 @@ def calibrated(p, alpha=ALPHA):
 def test_chi2_sf_is_the_chi_square_survival_function():
     z = np.array([0.0, 0.3, 2.0, 9.5, 40.0, 300.0])
     for dof in (1, 2, 3, 4, 6, 18, 98):
-        assert np.allclose(sar.chi2_sf(z, dof), stats.chi2.sf(z, dof), rtol=1e-10, atol=1e-300)
+        assert np.allclose(omnibus.chi2_sf(z, dof), stats.chi2.sf(z, dof), rtol=1e-10, atol=1e-300)
     for dof in (1, 2, 8):
         expected = stats.chi2.sf(z, dof) - 0.01 * (stats.chi2.sf(z, dof + 4) - stats.chi2.sf(z, dof))
-        assert np.allclose(sar.corrected_sf(z, dof, -0.01), np.clip(expected, 0, 1), rtol=1e-10, atol=1e-300)
+        assert np.allclose(omnibus.corrected_sf(z, dof, -0.01), np.clip(expected, 0, 1), rtol=1e-10, atol=1e-300)
 
 
 def test_constants_for_two_dates_agree_between_omnibus_and_sequential():
     # k = 2: Q = R_2, rho = 1 - 1/(4n) for both (diagonal case: p = 1 per band, summed over 2 bands).
-    dof, rho, omega2 = sar.omnibus_constants(2, L)
+    dof, rho, omega2 = omnibus.omnibus_constants(2, L)
     assert (dof, rho) == (2, pytest.approx(1 - 1 / (4 * L)))
-    assert sar.sequential_constants(2, L) == pytest.approx((dof, rho, omega2))
+    assert omnibus.sequential_constants(2, L) == pytest.approx((dof, rho, omega2))
     assert omega2 == pytest.approx(-2 / 4 * (1 - 1 / rho) ** 2)
 
 
@@ -68,7 +69,7 @@ def test_constants_for_two_dates_agree_between_omnibus_and_sequential():
 def test_omnibus_false_alarm_rate_is_alpha_and_p_values_uniform(k):
     rng = np.random.default_rng(k)
     series = speckle(rng, np.full((k, 2, 200_000), [[0.1], [0.02]]))
-    result = sar.omnibus(series, L, ALPHA, keep_sequential=True)
+    result = omnibus.omnibus(series, L, ALPHA, keep_sequential=True)
     far, se, ks = calibration(result.p)
     assert abs(far - ALPHA) <= 4 * se, (far, se)
     assert ks > 1e-3
@@ -83,7 +84,7 @@ def test_omnibus_false_alarm_rate_is_alpha_and_p_values_uniform(k):
 def test_one_polarisation_alone_is_calibrated_too():
     rng = np.random.default_rng(6)
     for k in (2, 5):
-        assert calibrated(sar.omnibus(speckle(rng, np.full((k, 1, 200_000), 0.1)), L).p)
+        assert calibrated(omnibus.omnibus(speckle(rng, np.full((k, 1, 200_000), 0.1)), L).p)
 
 
 def test_full_matrix_constants_would_miscalibrate_the_diagonal_case():
@@ -100,8 +101,8 @@ def test_full_matrix_constants_would_miscalibrate_the_diagonal_case():
 def test_wrong_enl_breaks_the_calibration():
     rng = np.random.default_rng(1)
     series = speckle(rng, np.full((5, 2, 200_000), 0.1))
-    assert calibrated(sar.omnibus(series, L).p)
-    too_many, too_few = sar.omnibus(series, 2 * L).p, sar.omnibus(series, L / 2).p
+    assert calibrated(omnibus.omnibus(series, L).p)
+    too_many, too_few = omnibus.omnibus(series, 2 * L).p, omnibus.omnibus(series, L / 2).p
     assert calibration(too_many)[0] > 5 * ALPHA  # an ENL too high sees change everywhere
     assert calibration(too_few)[0] < ALPHA / 5  # too low, nowhere
     assert not calibrated(too_many) and not calibrated(too_few)
@@ -114,15 +115,15 @@ def test_decibels_taken_for_linear_values_break_the_calibration():
     linear = speckle(rng, np.full((5, 2, 200_000), 1e4))
     decibels = 10 * np.log10(linear)
     assert decibels.min() > 0
-    assert calibrated(sar.omnibus(linear, L).p)
-    assert not calibrated(sar.omnibus(decibels, L).p)
+    assert calibrated(omnibus.omnibus(linear, L).p)
+    assert not calibrated(omnibus.omnibus(decibels, L).p)
 
 
 def test_the_small_sample_correction_is_needed():
     rng = np.random.default_rng(3)
     k = 10
     series = speckle(rng, np.full((k, 2, 200_000), 0.1))
-    assert calibrated(sar.omnibus(series, L).p)
+    assert calibrated(omnibus.omnibus(series, L).p)
     ln_q = L * (2 * k * np.log(k) + np.log(series).sum(axis=(0, 1)) - k * np.log(series.sum(axis=0)).sum(axis=0))
     uncorrected = stats.chi2.sf(-2 * ln_q, 2 * (k - 1))
     assert not calibrated(uncorrected)
@@ -137,8 +138,8 @@ def omnibus_power_two_dates(scale, enl=L, alpha=ALPHA, nodes=4000):
     expectation over r_VV (midpoint rule on its quantiles) of P(z(r_VH) > threshold - z(r_VV)),
     which is P(r < 1/t) + P(r > t) at the root t > 1 of z(t) = c: no simulation.
     """
-    _, rho, omega2 = sar.omnibus_constants(2, enl)
-    threshold = optimize.brentq(lambda z: sar.corrected_sf(z, 2, omega2) - alpha, 1e-6, 200)
+    _, rho, omega2 = omnibus.omnibus_constants(2, enl)
+    threshold = optimize.brentq(lambda z: omnibus.corrected_sf(z, 2, omega2) - alpha, 1e-6, 200)
 
     def z_of_log_ratio(t):
         return 2 * rho * enl * (2 * np.logaddexp(0, t) - t - 2 * np.log(2))
@@ -162,7 +163,7 @@ def test_omnibus_power_for_a_3db_change_matches_theory():
     n = 40_000
     means = np.full((2, 2, n), [[0.1], [0.02]])
     means[1] *= THREE_DB
-    detected = float((sar.omnibus(speckle(rng, means), L).p < ALPHA).mean())
+    detected = float((omnibus.omnibus(speckle(rng, means), L).p < ALPHA).mean())
     expected = omnibus_power_two_dates(THREE_DB)
     se = (expected * (1 - expected) / n) ** 0.5
     assert expected > 5 * ALPHA  # clearly more than the false alarms: the comparison means something
@@ -178,7 +179,7 @@ def test_omnibus_power_for_a_3db_change_matches_theory():
 def test_event_test_false_alarm_rate_is_alpha_and_p_values_uniform(m1, m2):
     rng = np.random.default_rng(10 * m1 + m2)
     series = speckle(rng, np.full((m1 + m2, 2, 200_000), [[0.1], [0.02]]))
-    p, log_ratio = sar.mean_ratio_test(series[:m1], series[m1:], L)
+    p, log_ratio = omnibus.mean_ratio_test(series[:m1], series[m1:], L)
     assert calibrated(p)
     assert log_ratio.shape == (2, 200_000)
 
@@ -208,7 +209,7 @@ def test_event_test_power_for_a_3db_change_matches_theory(m1, m2):
     means = np.full((m1 + m2, 2, n), [[0.1], [0.02]])
     means[m1:] /= THREE_DB  # a loss of backscatter, as when a forest is cut
     series = speckle(rng, means)
-    p, log_ratio = sar.mean_ratio_test(series[:m1], series[m1:], L)
+    p, log_ratio = omnibus.mean_ratio_test(series[:m1], series[m1:], L)
     detected = float((p < ALPHA).mean())
     expected = event_power(THREE_DB, m1, m2)
     se = (expected * (1 - expected) / n) ** 0.5
@@ -221,7 +222,7 @@ def test_first_change_dates_a_step_change():
     k, n = 6, 20_000
     means = np.full((k, 2, 2 * n), 0.1)
     means[3:, :, :n] *= 10.0  # +10 dB from the 4th image on, in the first half only
-    result = sar.omnibus(speckle(rng, means), L, ALPHA)
+    result = omnibus.omnibus(speckle(rng, means), L, ALPHA)
     changed, unchanged = result.first_change[:n], result.first_change[n:]
     assert (changed == 4).mean() > 0.95
     assert (unchanged > 0).mean() <= 4 * ALPHA
@@ -238,28 +239,29 @@ def test_enl_estimate_recovers_the_looks_despite_texture_and_edges(looks):
         means = np.repeat(np.repeat(10 ** rng.uniform(-2, 0, (4, 4)), 128, axis=0), 128, axis=1)
         means[:, :200] *= rng.gamma(2, 1 / 2, (512, 200))  # textured (K-distributed) 40 %
         images.append(speckle(rng, means, looks))
-    enl, blocks = sar.estimate_enl(images)
+    enl, blocks = estimate_enl(images)
     assert enl == pytest.approx(looks, rel=0.05)
     assert blocks == 2 * 32 * 32
 
 
 def test_enl_estimate_needs_enough_blocks():
-    with pytest.raises(sar.ParameterError, match="too few"):
-        sar.estimate_enl([np.ones((20, 20))])
+    with pytest.raises(InputError, match="too few") as error:
+        estimate_enl([np.ones((20, 20))])
+    assert error.value.input == "enl"
 
 
 @pytest.mark.parametrize("value", ["0", "-2", "abc", "nan", "5000", ""])
 def test_bad_enl_is_refused(value):
-    with pytest.raises(sar.ParameterError) as error:
+    with pytest.raises(InputError) as error:
         sar.check_enl(value)
-    assert error.value.parameter == "enl"
+    assert error.value.input == "enl"
 
 
 @pytest.mark.parametrize("value", ["0", "1", "-0.1", "x", "0.7"])
 def test_bad_alpha_is_refused(value):
-    with pytest.raises(sar.ParameterError) as error:
+    with pytest.raises(InputError) as error:
         sar.check_alpha(value)
-    assert error.value.parameter == "alpha"
+    assert error.value.input == "alpha"
 
 
 # Rasters
@@ -289,7 +291,7 @@ def test_detect_writes_maps_on_the_first_grid_and_windows_do_not_matter(series, 
     small.mkdir(), large.mkdir()
     result = sar.detect(images, small, window=64)
     whole = sar.detect(images, large, window=4096)
-    expected = sar.omnibus(values.astype(np.float64), L, ALPHA)
+    expected = omnibus.omnibus(values.astype(np.float64), L, ALPHA)
     for name in ("change_map", "change_mask", "change_date"):
         assert np.array_equal(read(result[name]), read(whole[name]), equal_nan=True), name
     with rasterio.open(result["change_map"]) as change_map:
@@ -372,7 +374,7 @@ def test_images_on_another_grid_are_read_on_the_first_images_grid(tmp_path):
     late = write_sar(tmp_path / "late.tif", shifted, START + timedelta(days=12),
                        transform=SAR_TRANSFORM @ Affine.translation(-10, 0))
     result = sar.detect([("late", late), ("early", early)], tmp_path)
-    expected = sar.omnibus(values.astype(np.float64), L, ALPHA)
+    expected = omnibus.omnibus(values.astype(np.float64), L, ALPHA)
     assert np.allclose(read(result["change_map"]), 1 - expected.p, atol=1e-6)
     assert Grid.of(rasterio.open(result["change_map"])).same_as(Grid.of(rasterio.open(early)))
 
@@ -451,9 +453,9 @@ def test_undated_and_same_time_images_are_refused(series, tmp_path):
 ])
 def test_bad_parameters_name_the_parameter(series, tmp_path, options, parameter):
     images, _ = series
-    with pytest.raises(sar.ParameterError) as error:
+    with pytest.raises(InputError) as error:
         sar.detect(images, tmp_path, **options)
-    assert error.value.parameter == parameter
+    assert error.value.input == parameter
 
 
 def test_zipped_products_are_calibrated_onto_the_common_grid(series, tmp_path, monkeypatch):

@@ -5,7 +5,7 @@ architecture, training configuration and data, date, and evaluation figures when
 
 The shipped model is reproduced with::
 
-    python -m candela.training --config models/oscd-ae-v1/config.json \\
+    python -m candela.learning.training --config models/oscd-ae-v1/config.json \\
         --oscd ../shared/data/oscd --output models/oscd-ae-v1
 """
 
@@ -20,11 +20,15 @@ from pathlib import Path
 import numpy as np
 from rasterio.windows import Window
 
-from . import autoencoder, changedetect, oscd
-from .rasters.grid import Grid, aligned
-from .rasters.reading import MAX_PIXELS, band_indexes, open_raster
+from ..change.pairs import Pair
+from ..change.statistics import band_statistics, read_samples
+from .. import oscd
+from ..errors import InputError
+from ..rasters.grid import Grid, aligned
+from ..rasters.reading import MAX_PIXELS, band_indexes, open_raster
+from . import autoencoder
 from .autoencoder import TrainingConfig, halo
-from .errors import InputError
+from .models import BAND_WEIGHT
 
 NORMALISATION = (
     "per image and band: (value - mean) / std over the pixels valid in both images of the pair "
@@ -43,8 +47,8 @@ def collect_patches(pairs, bands, config, rng, progress=None, max_pixels=MAX_PIX
             first_bands = band_indexes(first, bands)
             second_bands = band_indexes(second, bands)
             with aligned(second, grid) as seen:
-                pair = changedetect.Pair(first, first_bands, seen, second_bands, dict(reading=0.0))
-                mean, std = changedetect.band_statistics(changedetect.read_samples(pair, grid))
+                pair = Pair(first, first_bands, seen, second_bands, dict(reading=0.0))
+                mean, std = band_statistics(read_samples(pair, grid))
                 patches.extend(_patches_of(pair, grid, mean, std, span, config.patches_per_image, rng))
         if progress:
             progress(number / len(pairs), f"Read pair {number} of {len(pairs)}")
@@ -98,7 +102,7 @@ def train_model(pairs, folder, config, model_id, bands, training_data, progress=
         architecture=config.architecture,
         features_per_cell=f"{config.architecture['features']} features per 2 x 2 pixel cell",
         comparison=dict(
-            band_weight=changedetect.BAND_WEIGHT,
+            band_weight=BAND_WEIGHT,
             description="distance between per-image standardised [encoder features, cell-mean "
                         "standardised bands], each band weighing band_weight, each feature 1",
         ),
