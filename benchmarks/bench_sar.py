@@ -92,7 +92,7 @@ def write_image(path, width, height, number, when):
 
 def run_detect(paths, folder, enl, event):
     """In a child process: the detection measured."""
-    from candela import sar
+    from candela.change import sar
 
     images = [(Path(p).name, p) for p in paths]
     started = time.perf_counter()
