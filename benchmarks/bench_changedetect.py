@@ -94,7 +94,7 @@ def section(figures, size, environment_text):
         f"{time.strftime('%Y-%m-%d')}: {environment_text}.",
         "",
         f"A pair of 4-band uint16 GeoTIFFs of {size} x {size} px (tiled, DEFLATE, as Jpeg2Tiff writes "
-        "them), read from the page cache; `candela.changedetect.detect` end to end in its own process "
+        "them), read from the page cache; `candela.change.changedetect.detect` end to end in its own process "
         "(statistics sample, reading, encoding, writing a tiled DEFLATE float32 GeoTIFF). Peak RSS by "
         "GNU time. The shares come from the run's own timings; the rest is statistics, distances and "
         "the probability mapping.",

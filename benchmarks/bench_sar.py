@@ -7,7 +7,7 @@ with the floating-point predictor as :func:`candela.conversion.grd2tiff.calibrat
 of constant backscatter under 4.4-look gamma speckle, with blocks losing 3 dB in the second
 image (clear cuts). Random speckle barely compresses, as in real images.
 
-Then :func:`candela.sar.detect` runs end to end (omnibus test, three maps, quicklook) in its
+Then :func:`candela.change.sar.detect` runs end to end (omnibus test, three maps, quicklook) in its
 own process, whose wall time and peak RSS (GNU time) are reported, with megapixels per
 second. ``--enl estimate`` and ``--event`` time those variants instead.
 """

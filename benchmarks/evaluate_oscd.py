@@ -44,7 +44,7 @@ from scipy.ndimage import uniform_filter
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from candela import oscd  # noqa: E402
+from candela.datasets import oscd  # noqa: E402
 from candela.change.metrics import score  # noqa: E402
 
 DEFAULT_ROOT = ROOT.parent / "shared" / "data" / "oscd"
@@ -89,7 +89,7 @@ BASELINES = {"euclid_raw": euclid_raw, "zcva": zcva, "zcva_5x5": zcva_5x5}
 
 def load_city(root, city):
     """``(before, after, labels, profiles)``: the 4-band stacks of both dates on the date-1 grid,
-    the label, and the two stacks' profiles (see :func:`candela.oscd.read_stack`)."""
+    the label, and the two stacks' profiles (see :func:`candela.datasets.oscd.read_stack`)."""
     before, before_profile = oscd.read_stack(root, city, 1)
     after, after_profile = oscd.read_stack(root, city, 2, grid_of=1)
     return before, after, oscd.read_labels(root, city), (before_profile, after_profile)

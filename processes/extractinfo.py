@@ -1,6 +1,6 @@
 """ExtractInfo: images grouped by place and sorted by date into time-consecutive pairs."""
 
-from candela import extractinfo
+from candela.pairing import extractinfo
 
 from .base import CandelaProcess, InputProblem
 from .wpsio import json_output, product_input

@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from candela.synthetic import write_product
+from candela.datasets.synthetic_s2 import write_product
 from helpers.config import write_config
 from helpers.live import LiveServer, serve
 from helpers.paths import ROOT, shared_path

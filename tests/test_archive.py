@@ -8,7 +8,8 @@ import zipfile
 
 import pytest
 
-from candela import sizes, synthetic
+from candela import sizes
+from candela.datasets import synthetic_s2
 from candela.safe import archive, sentinel2
 from candela.safe.archive import extract_zip, is_zip
 from candela.errors import InputError
@@ -160,7 +161,7 @@ def test_truncated_zip_is_refused(tmp_path):
 
 
 def test_zipped_product_extracts_inside_the_target_only(tmp_path):
-    zip_path = synthetic.write_product(tmp_path / "in", zipped=True)
+    zip_path = synthetic_s2.write_product(tmp_path / "in", zipped=True)
     assert is_zip(zip_path)
     before = files_under(tmp_path)
     target = tmp_path / "work" / "out"

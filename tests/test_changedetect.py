@@ -259,7 +259,7 @@ def test_level_1c_and_level_2a_jpeg2tiff_outputs_compare(tmp_path):
     -1000) of the same scene, both through Jpeg2Tiff: nothing changed, and nothing is found."""
     from candela.conversion import jpeg2tiff
     from candela.safe.sentinel2 import read_product
-    from candela.synthetic import write_product
+    from candela.datasets.synthetic_s2 import write_product
 
     paths = []
     for level, baseline in (("L1C", "03.01"), ("L2A", "04.00")):

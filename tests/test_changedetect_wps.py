@@ -132,7 +132,7 @@ def test_training_needs_one_after_per_before(wps, pair):
 def test_change_detect_on_real_oscd_crops_with_owslib(live, tmp_path):
     from owslib.wps import WebProcessingService
 
-    from candela import oscd
+    from candela.datasets import oscd
 
     root = shared_path("data", "oscd")
     base, data = live

@@ -14,8 +14,8 @@ from rasterio.warp import transform as warp_transform
 from rasterio.warp import transform_bounds
 
 from candela.rasters.dating import ACQUISITION_TAG, format_time
-from candela.extractinfo import extract_info
-from candela.synthetic import write_product
+from candela.pairing.extractinfo import extract_info
+from candela.datasets.synthetic_s2 import write_product
 
 from helpers.paths import shared_path
 

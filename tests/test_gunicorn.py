@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from candela.jobs.store import SUCCESSFUL
-from candela.synthetic import write_product
+from candela.datasets.synthetic_s2 import write_product
 from helpers.live import LiveServer, gunicorn, status_doc, submit
 from helpers.schemas import assert_valid
 from helpers.wps import NS

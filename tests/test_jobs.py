@@ -18,7 +18,7 @@ from rasterio.transform import from_origin
 
 from candela.jobs import FINAL
 from candela.jobs.store import ACCEPTED, DISMISSED, FAILED, RUNNING, SUCCESSFUL
-from candela.synthetic import write_product
+from candela.datasets.synthetic_s2 import write_product
 from helpers.live import LiveServer, status_doc, submit
 from helpers.paths import ROOT
 from helpers.rasters import landscape, second_date, write_optical

@@ -6,7 +6,7 @@ import pytest
 import requests
 from owslib.wps import WebProcessingService, monitorExecution
 
-from candela.synthetic import write_product
+from candela.datasets.synthetic_s2 import write_product
 from helpers.live import open_remote_raster
 from helpers.schemas import assert_valid
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import rasterio
 
-from candela import oscd
+from candela.datasets import oscd
 from candela.rasters.dating import ACQUISITION_TAG, format_time
 from candela.errors import InputError
 

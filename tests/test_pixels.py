@@ -13,13 +13,13 @@ from rasterio.transform import from_origin
 from candela.change import changedetect, sar
 from candela.conversion import jpeg2tiff
 from candela.errors import InputError
-from candela.extractinfo import extract_info
+from candela.pairing.extractinfo import extract_info
 from candela.learning import training
 from candela.learning.autoencoder import TrainingConfig
 from candela.rasters.reading import MAX_PIXELS, open_raster
 from candela.safe import sentinel1
 from candela.safe.sentinel2 import read_product
-from candela.synthetic import write_product
+from candela.datasets.synthetic_s2 import write_product
 from helpers.paths import sentinel1_zip
 from helpers.rasters import START, write_sar
 from helpers.schemas import assert_valid

@@ -16,7 +16,7 @@ from xml.sax.saxutils import escape
 import pytest
 
 from candela.references.download import FETCH_FAILED
-from candela.synthetic import write_product
+from candela.datasets.synthetic_s2 import write_product
 from processes.base import Job, OutsideJobFolders
 from helpers.schemas import assert_valid
 from helpers.webserver import body, serving

@@ -2,7 +2,7 @@
 
 The real product's ``measurement/`` folder is empty: a module fixture extracts it to a
 temporary folder and writes uint16 DN rasters of the annotated size there
-(:mod:`candela.synthetic_s1`), with blocks of known DNs at known lines and pixels. Expected
+(:mod:`candela.datasets.synthetic_s1`), with blocks of known DNs at known lines and pixels. Expected
 values are computed here independently of :mod:`candela.safe.sentinel1` and
 :mod:`candela.conversion`: from the XML elements,
 with plain loops.
@@ -20,7 +20,7 @@ from rasterio.warp import transform as warp_transform
 from rasterio.windows import Window
 from shapely.geometry import Point, Polygon
 
-from candela import synthetic_s1
+from candela.datasets import synthetic_s1
 from candela.conversion import calibration, geocoding, grd2tiff
 from candela.errors import InputError
 from candela.safe import sentinel1

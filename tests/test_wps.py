@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 import rasterio
 from lxml import etree
 
-from candela.synthetic import write_product
+from candela.datasets.synthetic_s2 import write_product
 from helpers.paths import shared_path
 from helpers.schemas import assert_valid, wps_schema
 from helpers.wps import NS, data_inputs, exception_text, execute_xml, kvp, output_path, post

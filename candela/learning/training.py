@@ -22,7 +22,7 @@ from rasterio.windows import Window
 
 from ..change.pairs import Pair
 from ..change.statistics import band_statistics, read_samples
-from .. import oscd
+from ..datasets import oscd
 from ..errors import InputError
 from ..rasters.grid import Grid, aligned
 from ..rasters.reading import MAX_PIXELS, band_indexes, open_raster

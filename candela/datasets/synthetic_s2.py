@@ -36,7 +36,7 @@ from rasterio.shutil import copy as rio_copy
 from rasterio.warp import transform as warp_transform
 from rasterio.windows import Window
 
-from .safe.sentinel2 import BANDS, NATIVE_RESOLUTION
+from ..safe.sentinel2 import BANDS, NATIVE_RESOLUTION
 
 #: Which bands a Level-2A product holds at each resolution (as in the real IMAGE_FILE lists).
 L2A_LAYOUT = {

@@ -18,8 +18,8 @@ import rasterio
 from rasterio.errors import NotGeoreferencedWarning
 from rasterio.windows import Window
 
-from .safe.sentinel1 import ANNOTATION, geolocation_grid, grid_gcps
-from .safe.xml import parse_xml
+from ..safe.sentinel1 import ANNOTATION, geolocation_grid, grid_gcps
+from ..safe.xml import parse_xml
 
 #: Background DN per polarisation: about -10 dB (VV) and -21 dB (VH) with real LUTs.
 BACKGROUND = {"VV": 180, "VH": 60, "HH": 180, "HV": 60}
@@ -119,5 +119,3 @@ def write_zip(safe_folder, destination):
                 archive.write(path, name, compress_type=kind)
     return destination
 
-
-__all__ = ["Block", "default_pattern", "write_grd_measurements", "write_zip"]

@@ -23,10 +23,10 @@ from rasterio.enums import Resampling
 from rasterio.errors import RasterioIOError
 from rasterio.warp import reproject
 
-from .errors import InputError
-from .rasters import dating
-from .rasters.grid import Grid
-from .safe.sentinel2 import band_name
+from ..errors import InputError
+from ..rasters import dating
+from ..rasters.grid import Grid
+from ..safe.sentinel2 import band_name
 
 LABELLED = ("abudhabi", "aguasclaras", "beihai", "bercy", "paris", "rennes", "saclay_e")
 UNLABELLED = ("brasilia", "chongqing", "dubai", "lasvegas", "milano", "montpellier", "norcia", "rio",
