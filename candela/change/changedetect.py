@@ -13,7 +13,8 @@ The chain, identical for both methods but for the features compared:
 4. The distance becomes a probability of change. Most pixels of a pair do not change, so
    the peak of the distribution of ``log(distance)`` is the no-change bulk: a normal curve
    fitted to it (Efron's central matching) says how many of its deviations a distance lies
-   above it, and a logistic curve turns that into a probability (:class:`ProbabilityMapping`).
+   above it, and a logistic curve turns that into a probability
+   (:class:`~candela.change.mapping.ProbabilityMapping`).
 
 Statistics (band moments, feature moments and the distance histogram) come from a fixed
 sample of the image (:mod:`candela.change.statistics`), so the result is the same whatever
@@ -37,13 +38,10 @@ from .pairs import ArrayPair, Pair, read_block
 from .statistics import encode, feature_distance, sample_statistics
 
 METHODS = ("autoencoder", "raw")
-
 DEFAULT_WINDOW = 1024
-
 #: GDAL's block cache while detecting (bytes): windows are read once, so a small cache is
 #: enough, and peak memory does not grow with the rasters (GDAL's default is 5 % of RAM).
 CACHE_BYTES = 128 * 2**20
-
 NODATA = np.float32(np.nan)
 
 
@@ -68,7 +66,8 @@ def detect(before, after, destination, method="autoencoder", model=None, window=
         [0, 1], NaN where either image has no data.
     method : {'autoencoder', 'raw'}
     model : Model or str, optional
-        A :class:`Model` or a model id (default :data:`DEFAULT_MODEL`). ``raw`` uses only its bands.
+        A :class:`~candela.learning.models.Model` or a model id (default
+        :data:`~candela.learning.models.DEFAULT_MODEL`). ``raw`` uses only its bands.
     window : int
         Processing window in pixels (even); memory grows with its square, not the raster's size.
     quicklook : str or Path, optional

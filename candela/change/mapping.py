@@ -6,13 +6,10 @@ from dataclasses import dataclass
 import numpy as np
 
 HISTOGRAM_BINS = 256
-
 #: Distance-to-probability curve, in null deviations of log distance (see ProbabilityMapping);
 #: chosen on the labelled OSCD cities, where it maximised block correlation for zCVA.
 MIDPOINT = 2.5
-
 SLOPE = 3.0
-
 #: Added to distances before the logarithm: far below a real difference (distances of
 #: standardised features are of order 1), far above float32 noise between identical images.
 DISTANCE_FLOOR = 0.01

@@ -19,7 +19,6 @@ from .pairs import read_block
 
 #: Pixels (per image) from which statistics are taken; larger rasters are sampled.
 SAMPLE_PIXELS = 4 * 2**20
-
 SAMPLE_PATCH = 512
 
 

@@ -31,9 +31,7 @@ from ..safe.sentinel1 import footprint, grid_gcps
 #: square windows need the smallest source windows (a wide strip of output rows maps to a
 #: slanted band of the image, whose bounding box is several times larger).
 BLOCKSIZE = 512
-
 WARP_WINDOW = 4 * BLOCKSIZE
-
 #: Largest output accepted, in pixels per band (a 10 m IW scene is about 0.5e9).
 MAX_OUTPUT_PIXELS = 4 * 10**9
 
@@ -69,7 +67,7 @@ def grid_for(area, crs=None, resolution=10.0):
 
 
 def product_grid(product, crs=None, resolution=10.0):
-    """The output grid of ``product`` alone: :func:`grid_for` its :func:`footprint`."""
+    """The output grid of ``product`` alone: :func:`grid_for` its :func:`~candela.safe.sentinel1.footprint`."""
     return grid_for(footprint(product), crs, resolution)
 
 

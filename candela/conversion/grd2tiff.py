@@ -27,7 +27,6 @@ from .geocoding import BLOCKSIZE, check_grid, grid_for, pixel_metres, projected,
 #: Sensor-geometry pixels calibrated at once (a strip of whole lines): with the DN and three
 #: float32 arrays of it alive, about 120 MB.
 STRIP_PIXELS = 1 << 23
-
 #: GDAL block cache, in bytes: a full-width strip of a tiled measurement, decoded once.
 CACHE_BYTES = 256 * 2**20
 
@@ -38,7 +37,7 @@ def calibrate(product, destination, *, crs=None, resolution=10.0, grid=None, pro
     Parameters
     ----------
     product : S1Product
-        From :func:`read_product` (with its measurement rasters).
+        From :func:`~candela.safe.sentinel1.read_product` (with its measurement rasters).
     destination : str or Path
         The GeoTIFF to write (replaced): tiled, DEFLATE, one band per polarisation in the
         order VV, VH, named by their descriptions, no data NaN, tag ``ACQUISITION_DATE`` =
@@ -48,7 +47,8 @@ def calibrate(product, destination, *, crs=None, resolution=10.0, grid=None, pro
         UTM zone) at ``resolution`` metres.
     grid : tuple, optional
         ``(crs, transform, width, height)`` of the output, so that a stack of products lands
-        on one common grid (see :func:`grid_for`). The product must overlap it.
+        on one common grid (see :func:`~candela.conversion.geocoding.grid_for`). The product
+        must overlap it.
     progress : callable, optional
         Called as ``progress(fraction, message)``, from 0 to 1.
 

@@ -14,10 +14,8 @@ from ..errors import InputError
 from . import autoencoder
 
 DEFAULT_MODEL = "oscd-ae-v1"
-
 #: Model ids are folder names: letters, digits, '-', '_' and '.', not starting with a dot.
 MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
-
 #: Default weight of the cell-mean bands in the feature distance (see
 #: :class:`candela.change.features.EncodedFeatures`): chosen
 #: on the labelled OSCD cities among 1, 2, 4, 8 and 16 (best AUROC).

@@ -9,7 +9,6 @@ from rasterio.errors import NotGeoreferencedWarning
 
 #: Longer side of a quicklook, in pixels.
 QUICKLOOK_SIZE = 1024
-
 #: A perceptually ordered colour ramp for quicklooks of values in [0, 1] (viridis, 9 stops).
 _RAMP = np.array([
     (68, 1, 84), (71, 44, 122), (59, 81, 139), (44, 113, 142), (33, 144, 141),

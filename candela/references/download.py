@@ -2,7 +2,7 @@
 file of its own.
 
 Each hop (the URL, then each redirect, followed here rather than by a library) is resolved
-once, its address checked against the :class:`~candela.hosts.HostPolicy`, and the connection
+once, its address checked against the :class:`~candela.references.hosts.HostPolicy`, and the connection
 made to that very address; the host name still goes into the Host header, the TLS SNI and
 the certificate check. So DNS cannot answer one address to the check and another to the
 connection (DNS rebinding). References are fetched directly, never through a proxy.

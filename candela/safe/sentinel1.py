@@ -30,13 +30,10 @@ from .archive import is_zip
 from .container import Kind, open_safe
 from .xml import parse_xml
 
-
 #: Polarisations handled, in output band order.
 POLARISATIONS = ("VV", "VH")
-
 #: Sentinel-1 products are marked by their manifest.
 SENTINEL1 = Kind("Sentinel-1 GRD product", "manifest.safe", re.compile(r"manifest\.safe"))
-
 #: Annotation file names: mission, swath, product type, polarisation.
 ANNOTATION = re.compile(
     r"^(s1[a-d])-([a-z0-9]+)-(grd|slc|ocn)-(hh|hv|vv|vh)-[0-9a-z-]+\.xml$", re.IGNORECASE)
