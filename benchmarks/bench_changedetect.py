@@ -5,7 +5,7 @@
 Writes two 4-band (B02, B03, B04, B08) uint16 GeoTIFFs of ``size`` x ``size`` pixels at
 10 m (tiled 512, DEFLATE, as Jpeg2Tiff writes them; cached in ``benchmarks/out/``): a
 textured scene and the same scene on another day (other gain and offset, noise, and a few
-hundred pasted "buildings"). Then each method runs ``candela.changedetect.detect`` end to
+hundred pasted "buildings"). Then each method runs ``candela.change.changedetect.detect`` end to
 end in its own process: wall time, peak RSS (GNU time), megapixels per second, and the
 share spent reading, encoding and writing (from the summary's timings). Figures go to the
 "ChangeDetect speed" section of docs/benchmarks.md with ``--docs``.
@@ -70,7 +70,7 @@ def write_pair(size):
 
 def run_detect(before, after, destination, method, summary_path):
     """In a child process: one ChangeDetect run, its summary written as JSON."""
-    from candela import changedetect
+    from candela.change import changedetect
 
     summary = changedetect.detect(before, after, destination, method=method)
     Path(summary_path).write_text(json.dumps(summary))
@@ -94,7 +94,7 @@ def section(figures, size, environment_text):
         f"{time.strftime('%Y-%m-%d')}: {environment_text}.",
         "",
         f"A pair of 4-band uint16 GeoTIFFs of {size} x {size} px (tiled, DEFLATE, as Jpeg2Tiff writes "
-        "them), read from the page cache; `candela.changedetect.detect` end to end in its own process "
+        "them), read from the page cache; `candela.change.changedetect.detect` end to end in its own process "
         "(statistics sample, reading, encoding, writing a tiled DEFLATE float32 GeoTIFF). Peak RSS by "
         "GNU time. The shares come from the run's own timings; the rest is statistics, distances and "
         "the probability mapping.",

@@ -3,7 +3,7 @@
 Run by hand (``make benchmark`` or ``.venv/bin/python benchmarks/bench_jpeg2tiff.py``),
 never by CI. The first run writes, under benchmarks/out/ (kept for later runs):
 
-* a synthetic Level-2A product from :mod:`candela.synthetic` with four 10980 x 10980
+* a synthetic Level-2A product from :mod:`candela.datasets.synthetic_s2` with four 10980 x 10980
   lossless JPEG 2000 bands (B02, B03, B04, B08 at 10 m, OpenJPEG-encoded, 1024 px tiles);
 * a "textured" copy of it whose bands carry noise, because the synthetic scene is smooth:
   its JP2 files are 20 times smaller than real ones and decode as much faster, which would
@@ -11,7 +11,7 @@ never by CI. The first run writes, under benchmarks/out/ (kept for later runs):
 
 Then, for each product, each tool in its own process, with its wall time and peak RSS:
 
-a. ``candela.jpeg2tiff.convert`` to a Cloud Optimized GeoTIFF (reflectance, overviews);
+a. ``candela.conversion.jpeg2tiff.convert`` to a Cloud Optimized GeoTIFF (reflectance, overviews);
 b. ``rio stack --co COMPRESS=DEFLATE --co PREDICTOR=2 --co TILED=YES`` of the four JP2
    files. rasterio 1.4's ``rio stack`` accepts ``--co`` but drops it: its output is
    uncompressed, which makes it cheaper than what was asked; so also
@@ -49,12 +49,12 @@ def synthetic_product(size):
     folder = OUT / f"l2a-{size}"
     if (folder / "complete").exists():
         return next(folder.glob("*.SAFE"))
-    from candela import synthetic
+    from candela.datasets import synthetic_s2
 
     if folder.exists():
         shutil.rmtree(folder)
     print(f"writing a synthetic {size} x {size} Level-2A product under {folder}", flush=True)
-    safe = synthetic.write_product(folder, size_10m=size, bands=BANDS, resolutions=(10,))
+    safe = synthetic_s2.write_product(folder, size_10m=size, bands=BANDS, resolutions=(10,))
     (folder / "complete").write_text("synthetic\n")
     return safe
 
@@ -87,7 +87,7 @@ def textured_product(size):
                     dn = band.read(1, window=window)
                     noisy = np.clip(dn + rng.normal(0, NOISE, dn.shape), 1, 65535)
                     out.write(np.where(dn == 0, 0, noisy).astype(np.uint16), 1, window=window)
-        # The options candela.synthetic writes its bands with.
+        # The options candela.datasets.synthetic_s2 writes its bands with.
         with rasterio.Env(GDAL_NUM_THREADS="ALL_CPUS"):
             rasterio.shutil.copy(temporary, path, driver="JP2OpenJPEG", QUALITY=100, REVERSIBLE="YES",
                                  YCBCR420="NO", BLOCKXSIZE=1024, BLOCKYSIZE=1024)
@@ -97,7 +97,7 @@ def textured_product(size):
 
 
 def band_files(safe):
-    from candela.sentinel2 import read_product
+    from candela.safe.sentinel2 import read_product
 
     product = read_product(safe)
     return [str(product.band_path(band, 10)) for band in BANDS]
@@ -105,8 +105,8 @@ def band_files(safe):
 
 def run_convert(safe, destination, phases):
     """In a child process: the conversion measured; ``phases`` gets the time of each progress report."""
-    from candela.jpeg2tiff import convert
-    from candela.sentinel2 import read_product
+    from candela.conversion.jpeg2tiff import convert
+    from candela.safe.sentinel2 import read_product
 
     started = time.perf_counter()
     with open(phases, "w") as log:
@@ -306,7 +306,7 @@ def main():
 
 Four 10980 x 10980 bands (B02, B03, B04, B08 at 10 m) of a Level-2A product in lossless
 JPEG 2000 written by OpenJPEG with 1024 px tiles, as in real products, read from the page
-cache. "synthetic" is `candela.synthetic.write_product(size_10m=10980, bands=..., resolutions=(10,))`,
+cache. "synthetic" is `candela.datasets.synthetic_s2.write_product(size_10m=10980, bands=..., resolutions=(10,))`,
 a smooth scene; "textured" is the same with Gaussian noise (sigma {NOISE} DN) in every band,
 whose JP2 files have the size and decoding cost of real ones. Each tool runs in its own
 process, {args.runs} times, the fastest kept; peak RSS is that process's.

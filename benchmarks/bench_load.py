@@ -32,9 +32,9 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 
 from bench_jpeg2tiff import environment, write_docs  # noqa: E402
 from candela.jobs import FINAL  # noqa: E402
-from candela.synthetic import write_product  # noqa: E402
+from candela.datasets.synthetic_s2 import write_product  # noqa: E402
 from helpers.live import LiveServer, gunicorn, serve  # noqa: E402
-from test_wps import NS, execute_xml  # noqa: E402
+from helpers.wps import NS, execute_xml  # noqa: E402
 
 REQUESTS, CLIENTS, QUEUE = 200, 20, 20
 KINDS = ("describe", "extractinfo-sync", "jpeg2tiff-sync", "jpeg2tiff-async")

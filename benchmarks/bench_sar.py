@@ -3,11 +3,11 @@
 Run by hand (``.venv/bin/python benchmarks/bench_sar.py``), never by CI. The first run writes,
 under benchmarks/out/ (kept for later runs), two 25000 x 17000 float32 GeoTIFFs of linear VV
 and VH sigma nought (about an IW GRDH scene at 10 m), tiled 512 x 512 and DEFLATE-compressed
-with the floating-point predictor as :func:`candela.sentinel1.calibrate` writes them: fields
+with the floating-point predictor as :func:`candela.conversion.grd2tiff.calibrate` writes them: fields
 of constant backscatter under 4.4-look gamma speckle, with blocks losing 3 dB in the second
 image (clear cuts). Random speckle barely compresses, as in real images.
 
-Then :func:`candela.sar.detect` runs end to end (omnibus test, three maps, quicklook) in its
+Then :func:`candela.change.sar.detect` runs end to end (omnibus test, three maps, quicklook) in its
 own process, whose wall time and peak RSS (GNU time) are reported, with megapixels per
 second. ``--enl estimate`` and ``--event`` time those variants instead.
 """
@@ -73,7 +73,7 @@ def write_image(path, width, height, number, when):
     from affine import Affine
     from rasterio.windows import Window
 
-    from candela.dating import format_time
+    from candela.rasters.dating import format_time
 
     rng = np.random.default_rng(number)
     profile = dict(driver="GTiff", width=width, height=height, count=2, dtype="float32", nodata=np.nan,
@@ -92,7 +92,7 @@ def write_image(path, width, height, number, when):
 
 def run_detect(paths, folder, enl, event):
     """In a child process: the detection measured."""
-    from candela import sar
+    from candela.change import sar
 
     images = [(Path(p).name, p) for p in paths]
     started = time.perf_counter()

@@ -5,7 +5,7 @@
 The real IW GRDH product in ../shared/data/sentinel1 (real annotation, calibration and noise
 XML; its measurement folder is empty) is unpacked once into ``benchmarks/out/`` and given
 synthetic DN rasters of the annotated size (25931 x 16854 px per polarisation, by
-``candela.synthetic_s1.write_grd_measurements``). Then ``candela.sentinel1.calibrate``
+``candela.datasets.synthetic_s1.write_grd_measurements``). Then ``candela.conversion.grd2tiff.calibrate``
 writes sigma nought (VV and VH) on a UTM grid at ``--resolution`` metres in its own process:
 wall time and peak RSS (GNU time). With ``--docs`` the figures go to the "Sentinel-1
 calibration speed" section of docs/benchmarks.md.
@@ -31,7 +31,7 @@ PRODUCT = ROOT.parent / "shared" / "data" / "sentinel1" / \
 
 def prepared_product():
     """The unpacked product with synthetic measurement rasters (cached)."""
-    from candela.synthetic_s1 import write_grd_measurements
+    from candela.datasets.synthetic_s1 import write_grd_measurements
 
     folder = OUT / "s1-grd"
     safe = folder / (PRODUCT.stem + ".SAFE")
@@ -45,10 +45,11 @@ def prepared_product():
 
 def run_calibrate(safe, destination, resolution, result_path):
     """In a child process: one calibration, its result written as JSON."""
-    from candela import sentinel1
+    from candela.conversion.grd2tiff import calibrate
+    from candela.safe.sentinel1 import read_product
 
     started = time.perf_counter()
-    result = sentinel1.calibrate(sentinel1.read_product(safe), destination, resolution=resolution)
+    result = calibrate(read_product(safe), destination, resolution=resolution)
     result = {k: str(v) for k, v in result.items()}
     result["seconds"] = time.perf_counter() - started
     Path(result_path).write_text(json.dumps(result))

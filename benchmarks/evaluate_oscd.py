@@ -18,10 +18,10 @@ Methods:
   standardising each band of each image by its own mean and standard deviation) and
   ``zcva_5x5`` (zCVA averaged over a 5 x 5 window). Their means reproduce the figures of
   ../shared/data/README.md (:data:`REFERENCE`);
-* ChangeDetect methods (``--methods``): ``candela.changedetect.detect`` on GeoTIFF stacks of
+* ChangeDetect methods (``--methods``): ``candela.change.changedetect.detect`` on GeoTIFF stacks of
   the two dates (uint16 reflectance x 10000, band descriptions, ``ACQUISITION_DATE``), its
   output (float32 change probability on the date-1 grid) scored like the baselines. Skipped,
-  with a note, while ``candela.changedetect`` does not exist.
+  with a note, while ``candela.change.changedetect`` does not exist.
 """
 
 import argparse
@@ -44,8 +44,8 @@ from scipy.ndimage import uniform_filter
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from candela import oscd  # noqa: E402
-from candela.metrics import score  # noqa: E402
+from candela.datasets import oscd  # noqa: E402
+from candela.change.metrics import score  # noqa: E402
 
 DEFAULT_ROOT = ROOT.parent / "shared" / "data" / "oscd"
 DEFAULT_METHODS = ("autoencoder", "raw")
@@ -89,26 +89,26 @@ BASELINES = {"euclid_raw": euclid_raw, "zcva": zcva, "zcva_5x5": zcva_5x5}
 
 def load_city(root, city):
     """``(before, after, labels, profiles)``: the 4-band stacks of both dates on the date-1 grid,
-    the label, and the two stacks' profiles (see :func:`candela.oscd.read_stack`)."""
+    the label, and the two stacks' profiles (see :func:`candela.datasets.oscd.read_stack`)."""
     before, before_profile = oscd.read_stack(root, city, 1)
     after, after_profile = oscd.read_stack(root, city, 2, grid_of=1)
     return before, after, oscd.read_labels(root, city), (before_profile, after_profile)
 
 
 def changedetect():
-    """``(module, None)``, or ``(None, why)`` when ``candela.changedetect`` cannot be used."""
+    """``(module, None)``, or ``(None, why)`` when ``candela.change.changedetect`` cannot be used."""
     try:
-        missing = importlib.util.find_spec("candela.changedetect") is None
+        missing = importlib.util.find_spec("candela.change.changedetect") is None
     except ValueError:  # in sys.modules without a spec (a stand-in): there all the same
         missing = False
     if missing:
-        return None, "candela.changedetect does not exist yet"
+        return None, "candela.change.changedetect does not exist yet"
     try:
-        module = importlib.import_module("candela.changedetect")
+        module = importlib.import_module("candela.change.changedetect")
     except Exception as error:  # noqa: BLE001 - any import failure means: skip, and say why
-        return None, f"candela.changedetect cannot be imported: {type(error).__name__}: {error}"
+        return None, f"candela.change.changedetect cannot be imported: {type(error).__name__}: {error}"
     if not callable(getattr(module, "detect", None)):
-        return None, "candela.changedetect has no detect()"
+        return None, "candela.change.changedetect has no detect()"
     return module, None
 
 
@@ -127,7 +127,7 @@ def evaluate(root=DEFAULT_ROOT, methods=DEFAULT_METHODS, workdir=None, cities=os
     model). ``progress`` is called with one line of text per step.
     Returns ``{"dataset", "cities", "bands", "started", "seconds", "read_seconds", "platform",
     "model", "methods", "skipped", "reference"}``; ``methods[name]`` is ``{"kind", "cities": {city: scores},
-    "mean": {figure: value}, "seconds", "errors"}`` (scores as :func:`candela.metrics.score`,
+    "mean": {figure: value}, "seconds", "errors"}`` (scores as :func:`candela.change.metrics.score`,
     plus ``seconds``, and ``summary`` from ``detect``); ``skipped`` maps a method not run to why.
     """
     if workdir is None:
@@ -316,7 +316,7 @@ def main(argv=None):
 
 def record_in_model(result, model_id=None):
     """Store the mean (and per-city) figures in the model's metadata, beside its weights."""
-    from candela import changedetect as module
+    from candela.change import changedetect as module
 
     model = module.load_model(model_id)
     path = model.weights.parent / "metadata.json"

@@ -4,7 +4,8 @@
 class InputError(ValueError):
     """The data given cannot be used; the message says why, without server paths.
 
-    ``input`` names the input at fault when a function takes several (``before``/``after``).
+    ``input`` names the input at fault when a function takes several (``before``/``after``)
+    or parameters (``alpha``, ``enl``, ...): the one way the core blames an input.
     """
 
     def __init__(self, message, input=None):

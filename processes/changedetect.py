@@ -1,6 +1,7 @@
 """ChangeDetect: probability of change between two images from their autoencoder features."""
 
-from candela import changedetect
+from candela.change import changedetect
+from candela.learning.models import DEFAULT_MODEL, load_model
 
 from .declaration import FileInput, LiteralInput, Operation, Output, quicklook_output, raster_output
 from .models import model_directories
@@ -10,7 +11,7 @@ def run(job):
     with job.blame("method"):
         method = changedetect.check_method(job.literal("method"))
     with job.blame("model"):
-        model = changedetect.load_model(job.literal("model"), model_directories())
+        model = load_model(job.literal("model"), model_directories())
     _, before = job.file("before")
     _, after = job.file("after")
     destination = job.workdir / "change_map.tif"
@@ -43,7 +44,7 @@ OPERATION = Operation(
         LiteralInput("method", "Method", "'autoencoder': distance between encoded features; 'raw': "
                      "distance between standardised bands (baseline).", default="autoencoder",
                      allowed=tuple(changedetect.METHODS)),
-        LiteralInput("model", "Model", f"Id of a model (default {changedetect.DEFAULT_MODEL}, the shipped "
+        LiteralInput("model", "Model", f"Id of a model (default {DEFAULT_MODEL}, the shipped "
                      "one), or one trained with TrainAutoencoder.", required=False),
     ),
     outputs=(

@@ -77,7 +77,7 @@ def load_config(cfgfiles=None):
         config.set(section, option, str(path))
     shipped = config.get("candela", "models", fallback="").strip()
     if not shipped:
-        from candela.changedetect import models_dir  # the core's default: $CANDELA_MODELS, else shipped
+        from candela.learning.models import models_dir  # the core's default: $CANDELA_MODELS, else shipped
 
         shipped = models_dir()
     config.set("candela", "models", str(home / Path(shipped).expanduser()))

@@ -1,6 +1,6 @@
 """ExtractInfo: images grouped by place and sorted by date into time-consecutive pairs."""
 
-from candela import extractinfo
+from candela.pairing import extractinfo
 
 from .declaration import RASTER, ZIP, FileInput, Operation, Output
 

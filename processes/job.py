@@ -14,7 +14,8 @@ from functools import cached_property
 from pathlib import Path
 
 from candela.errors import InputError
-from candela.references import download, resolve
+from candela.references.download import download
+from candela.references.resolve import resolve
 
 from . import limits
 from .declaration import FileInput, VectorInput

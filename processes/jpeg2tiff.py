@@ -1,8 +1,8 @@
 """Jpeg2Tiff: a Sentinel-2 product (SAFE, JPEG 2000 bands) becomes one GeoTIFF of chosen bands."""
 
-from candela import jpeg2tiff
-from candela.aoi import parse_aoi
-from candela.sentinel2 import open_product
+from candela.conversion import jpeg2tiff
+from candela.rasters.aoi import parse_aoi
+from candela.safe.sentinel2 import open_product
 
 from .declaration import ZIP, FileInput, LiteralInput, Operation, Output, aoi_input, raster_output
 from .limits import archive_limits

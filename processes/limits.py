@@ -5,9 +5,10 @@ A key absent or left empty takes the core's default, which ``defaults.cfg`` docu
 
 from pywps import configuration
 
-from candela import archive, rasters
-from candela.fetch import FetchPolicy
-from candela.hosts import HostPolicy
+from candela.rasters.reading import MAX_PIXELS
+from candela.references.download import FetchPolicy
+from candela.references.hosts import HostPolicy
+from candela.safe import archive
 
 from . import config
 
@@ -69,4 +70,4 @@ def archive_limits():
 
 def max_pixels():
     """Most pixels (width x height x bands) an input raster may have."""
-    return _setting("maxpixels", int, rasters.MAX_PIXELS)
+    return _setting("maxpixels", int, MAX_PIXELS)

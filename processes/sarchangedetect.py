@@ -1,6 +1,6 @@
 """SARChangeDetect: changes in a Sentinel-1 VV+VH time series, at a chosen false-alarm rate."""
 
-from candela import sar
+from candela.change import sar
 
 from .declaration import RASTER, ZIP, FileInput, LiteralInput, Operation, Output, quicklook_output, raster_output
 

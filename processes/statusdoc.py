@@ -17,7 +17,7 @@ from xml.sax.saxutils import escape
 from lxml import etree
 from pywps import configuration
 
-from candela.sentinel2 import xml_parser
+from candela.safe.xml import xml_parser
 
 from .wpsresponse import service_instance
 

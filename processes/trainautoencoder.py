@@ -4,8 +4,9 @@ import re
 import shutil
 from pathlib import Path
 
-from candela import changedetect, training
-from candela.autoencoder import TrainingConfig
+from candela.learning import training
+from candela.learning.autoencoder import TrainingConfig
+from candela.learning.models import MODEL_ID, available_models
 from candela.errors import InputError
 
 from .declaration import FileInput, LiteralInput, Operation, Output
@@ -39,9 +40,9 @@ def run(job):
 
 
 def check_new_model_id(model_id):
-    if not model_id or not changedetect.MODEL_ID.fullmatch(model_id):
+    if not model_id or not MODEL_ID.fullmatch(model_id):
         raise InputError("give 1 to 64 letters, digits, '-', '_' or '.', starting with a letter or digit")
-    if model_id in changedetect.available_models(model_directories()):
+    if model_id in available_models(model_directories()):
         raise InputError(f"a model {model_id!r} exists already; choose another id")
     return model_id
 

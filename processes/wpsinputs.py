@@ -21,8 +21,8 @@ from pywps.exceptions import FileURLNotSupported, InvalidParameterValue, NoAppli
 from pywps.inout.basic import UrlHandler
 
 from candela.errors import InputError
-from candela.fetch import FETCH_FAILED
-from candela.references import path_under_roots
+from candela.references.download import FETCH_FAILED
+from candela.references.resolve import path_under_roots
 
 LOGGER = logging.getLogger("PYWPS")
 

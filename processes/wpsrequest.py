@@ -19,7 +19,7 @@ from pywps.exceptions import InvalidParameterValue, MissingParameterValue
 from pywps.inout.literaltypes import convert
 
 from candela.errors import InputError
-from candela.references import path_under_roots
+from candela.references.resolve import path_under_roots
 
 from .wpsinputs import data_roots
 

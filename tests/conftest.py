@@ -1,52 +1,29 @@
-"""Shared fixtures: where the real data lives, and skipping cleanly without it."""
+"""Shared fixtures: the real data, the in-process WPS server and its data root, a live server
+process, and small inputs under the data root."""
 
 import os
-from pathlib import Path
+from datetime import datetime, timezone
 
 import pytest
+
+from candela.datasets.synthetic_s2 import write_product
+from helpers.config import write_config
+from helpers.live import LiveServer, serve
+from helpers.paths import ROOT, shared_path
+from helpers.rasters import landscape, paste, second_date, write_optical
 
 # Tests share 2 cores between this process and the job workers it starts: GDAL stays
 # single-threaded here and in the workers (they inherit the environment).
 os.environ["CANDELA_THREADS"] = "1"
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
-
-
-def shared_path(*parts):
-    """A path in ../shared, or skip the test with the reason when it is absent."""
-    path = SHARED.joinpath(*parts)
-    if not path.exists():
-        pytest.skip(f"needs ../shared/{'/'.join(parts)} (beside the project in CI; absent in a user's clone)")
-    return path
+#: Sensing time of :func:`product_zip`.
+SENSING = datetime(2021, 6, 1, 10, 30, 21, tzinfo=timezone.utc)
 
 
 @pytest.fixture
 def shared_data():
     """Root of the real data in ../shared/data."""
     return shared_path("data")
-
-
-def write_config(path, root, url="http://127.0.0.1:5000", data_roots=(), candela=None, **server):
-    """A PyWPS config file for tests: everything under ``root``, served at ``url``.
-
-    ``candela`` adds ``[candela]`` options; ``server`` overrides ``[server]`` ones.
-    """
-    options = {
-        "url": f"{url}/wps",
-        "outputurl": f"{url}/outputs/",
-        "outputpath": str(root / "outputs"),
-        "workdir": str(root / "work"),
-        "allowedinputpaths": ":".join(str(r) for r in data_roots),
-        "maxsingleinputsize": "20mb",
-        "maxrequestsize": "30mb",
-        **server,
-    }
-    lines = ["[server]", *(f"{k} = {v}" for k, v in options.items()),
-             "[logging]", "level = INFO", f"database = sqlite:///{root / 'jobs.sqlite'}",
-             "[candela]", f"usermodels = {root / 'models'}", *(f"{k} = {v}" for k, v in (candela or {}).items())]
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -113,3 +90,34 @@ def wps(wps_app):
     from pywps.tests import client_for
 
     return client_for(wps_app)
+
+
+@pytest.fixture(scope="module")
+def product_zip(data_root):
+    """A tiny zipped L2A product under the data root."""
+    folder = data_root / "products"
+    folder.mkdir(exist_ok=True)
+    return write_product(folder, level="L2A", size_10m=120, sensing_time=SENSING, zipped=True)
+
+
+@pytest.fixture(scope="module")
+def pair(data_root):
+    """A small 4-band before/after pair under the data root (and ``after_b05.tif``, with B05 for B08)."""
+    folder = data_root / "pair"
+    folder.mkdir(exist_ok=True)
+    before = landscape((96, 112))
+    after = paste(second_date(before), slice(30, 60), slice(40, 80))
+    write_optical(folder / "before.tif", before)
+    write_optical(folder / "after.tif", after)
+    write_optical(folder / "after_b05.tif", after, descriptions=("B02", "B03", "B04", "B05"))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    """``python wsgi.py`` with a config given by $PYWPS_CFG; yield (base url, data root)."""
+    root = tmp_path_factory.mktemp("live")
+    data = root / "data"
+    data.mkdir()
+    with LiveServer(root, command=serve(ROOT / "wsgi.py"), data_roots=[data]) as server:
+        yield server.base, data

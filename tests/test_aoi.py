@@ -1,6 +1,6 @@
 import pytest
 
-from candela.aoi import parse_aoi
+from candela.rasters.aoi import parse_aoi
 from candela.errors import InputError
 
 

@@ -8,8 +8,10 @@ import zipfile
 
 import pytest
 
-from candela import archive, sentinel2, synthetic
-from candela.archive import extract_zip, is_zip
+from candela import sizes
+from candela.datasets import synthetic_s2
+from candela.safe import archive, sentinel2
+from candela.safe.archive import extract_zip, is_zip
 from candela.errors import InputError
 
 
@@ -91,7 +93,7 @@ def test_declared_size_over_the_limit_is_refused(tmp_path):
 def test_extreme_compression_ratio_is_refused(tmp_path):
     zip_path = make_zip(tmp_path / "a.zip", [("zeros.bin", bytes(16 * 2**20))], compresslevel=9)
     member = zipfile.ZipFile(zip_path).infolist()[0]
-    assert member.file_size / member.compress_size > archive.MAX_RATIO
+    assert member.file_size / member.compress_size > sizes.MAX_RATIO
     assert_refused(zip_path, tmp_path / "out", "zip archive member .zeros.bin. expands more than 100 times")
 
 
@@ -159,7 +161,7 @@ def test_truncated_zip_is_refused(tmp_path):
 
 
 def test_zipped_product_extracts_inside_the_target_only(tmp_path):
-    zip_path = synthetic.write_product(tmp_path / "in", zipped=True)
+    zip_path = synthetic_s2.write_product(tmp_path / "in", zipped=True)
     assert is_zip(zip_path)
     before = files_under(tmp_path)
     target = tmp_path / "work" / "out"
@@ -183,7 +185,7 @@ def test_members_each_below_the_limits_can_still_add_up_to_a_bomb(tmp_path, monk
     # 8 members of 512 KiB of zeros: each is under the 1 MiB floor, together 4 MiB from 4 kB.
     members = [(f"S2A.SAFE/GRANULE/B{i:02d}.jp2", bytes(2**19)) for i in range(8)]
     zip_path = make_zip(tmp_path / "a.zip", members, compresslevel=9)
-    assert max(m.file_size for m in zipfile.ZipFile(zip_path).infolist()) <= archive.RATIO_FLOOR
+    assert max(m.file_size for m in zipfile.ZipFile(zip_path).infolist()) <= sizes.RATIO_FLOOR
     with monkeypatch.context() as patch:  # refused on the declared sizes, before extracting
         patch.setattr(archive, "_extract_members", lambda *args: pytest.fail("extraction started"))
         assert_refused(zip_path, tmp_path / "out", "the zip archive expands more than 100 times")

@@ -1,6 +1,6 @@
 """ChangeDetect core: distance and mapping, tiling, grids, bands, nodata, models, training.
 
-TensorFlow runs only in forked children (tests/isolated.py explains why).
+TensorFlow runs only in forked children (tests/helpers/isolated.py explains why).
 """
 
 import json
@@ -10,50 +10,13 @@ import pytest
 import rasterio
 from rasterio.crs import CRS
 from rasterio.transform import from_origin
-from scipy.ndimage import gaussian_filter
 
-from candela import changedetect
+from candela.change import changedetect
+from candela.change.mapping import ProbabilityMapping
 from candela.errors import InputError
-from isolated import run_isolated
-
-BANDS = ("B02", "B03", "B04", "B08")
-UTM = CRS.from_epsg(32631)
-
-
-def landscape(shape=(160, 192), seed=0):
-    """A textured 4-band scene (fields and structures at several scales), reflectance x 10000."""
-    rng = np.random.default_rng(seed)
-    fields = sum(gaussian_filter(rng.normal(size=shape), sigma) * sigma for sigma in (1.5, 4, 12))
-    classes = np.digitize(fields, np.quantile(fields, [0.3, 0.6, 0.85]))
-    spectra = np.array([[600, 800, 500, 3500], [900, 1100, 1200, 2500], [1400, 1500, 1700, 2200],
-                        [400, 500, 400, 300]], dtype=np.float32)
-    image = spectra[classes].transpose(2, 0, 1) * (1 + 0.05 * fields / fields.std())
-    return image.astype(np.float32)
-
-
-def second_date(image, seed=1, gain=1.15, offset=80.0, noise=20.0):
-    """The same scene another day: other illumination (gain, offset) and sensor noise."""
-    rng = np.random.default_rng(seed)
-    return (image * gain + offset + rng.normal(scale=noise, size=image.shape)).astype(np.float32)
-
-
-def paste(image, rows, cols, spectrum=(3500, 3300, 3100, 1500)):
-    """A new building: a patch of another spectrum."""
-    changed = image.copy()
-    changed[:, rows, cols] = np.array(spectrum, dtype=np.float32)[:, None, None]
-    return changed
-
-
-def write(path, image, transform=from_origin(500000, 5000000, 10, 10), crs=UTM, descriptions=BANDS,
-          nodata=None):
-    profile = dict(driver="GTiff", width=image.shape[2], height=image.shape[1], count=image.shape[0],
-                   dtype="float32", crs=crs, transform=transform, nodata=nodata)
-    with rasterio.open(path, "w", **profile) as dataset:
-        dataset.write(image)
-        for index, name in enumerate(descriptions or (), start=1):
-            dataset.set_band_description(index, name)
-    return path
-
+from candela.learning import models
+from helpers.isolated import run_isolated
+from helpers.rasters import BANDS, UTM, landscape, paste, second_date, write_optical
 
 def detect_arrays(*args, **kwargs):
     return run_isolated(changedetect.detect_arrays, *args, **kwargs)
@@ -98,7 +61,7 @@ def test_a_brightness_change_alone_is_not_change():
 def test_the_mapping_is_monotone_and_in_range():
     rng = np.random.default_rng(3)
     distances = np.concatenate([rng.chisquare(4, 50000) ** 0.5, rng.uniform(6, 12, 1000)])
-    mapping = changedetect.ProbabilityMapping.fit(distances)
+    mapping = ProbabilityMapping.fit(distances)
     grid = np.linspace(0, 15, 2000)
     values = mapping(grid)
     assert np.all(np.diff(values) >= 0) and values.min() >= 0 and values.max() <= 1
@@ -107,7 +70,7 @@ def test_the_mapping_is_monotone_and_in_range():
 
 
 def test_the_mapping_of_a_pair_without_spread_is_zero():
-    mapping = changedetect.ProbabilityMapping.fit(np.zeros(1000))
+    mapping = ProbabilityMapping.fit(np.zeros(1000))
     assert mapping(np.zeros(3)).max() < 1e-3
 
 
@@ -126,7 +89,7 @@ def test_tiled_result_equals_whole_image_result(method):
 
 
 def _tiled_and_whole(before, after, method):
-    model = changedetect.load_model()
+    model = models.load_model()
     return (changedetect.detect_arrays(before, after, method, model),
             changedetect.detect_arrays(before, after, method, model, window=32),
             changedetect.detect_arrays(before, after, method, model, window=11))
@@ -135,8 +98,8 @@ def _tiled_and_whole(before, after, method):
 def test_tiled_file_result_equals_whole_image_result(tmp_path):
     before = landscape((130, 150))
     after = paste(second_date(before), slice(30, 60), slice(40, 80))
-    write(tmp_path / "before.tif", before)
-    write(tmp_path / "after.tif", after)
+    write_optical(tmp_path / "before.tif", before)
+    write_optical(tmp_path / "after.tif", after)
     detect(tmp_path / "before.tif", tmp_path / "after.tif", tmp_path / "small.tif", window=48)
     detect(tmp_path / "before.tif", tmp_path / "after.tif", tmp_path / "whole.tif", window=1024)
     whole = detect_arrays(before, after, "autoencoder")
@@ -153,8 +116,8 @@ def test_output_raster_matches_the_before_grid(tmp_path):
     before[:, -10:, :] = 0  # nodata stripe in 'before'
     after = paste(second_date(before), slice(60, 100), slice(80, 124))
     transform = from_origin(600000, 5100000, 10, 10)
-    write(tmp_path / "before.tif", before, transform=transform, nodata=0)
-    write(tmp_path / "after.tif", after, transform=transform)
+    write_optical(tmp_path / "before.tif", before, transform=transform, nodata=0)
+    write_optical(tmp_path / "after.tif", after, transform=transform)
     summary = detect(tmp_path / "before.tif", tmp_path / "after.tif", tmp_path / "change.tif")
     with rasterio.open(tmp_path / "change.tif") as out, rasterio.open(tmp_path / "before.tif") as ref:
         assert (out.width, out.height, out.crs, out.transform) == (ref.width, ref.height, ref.crs, ref.transform)
@@ -165,15 +128,15 @@ def test_output_raster_matches_the_before_grid(tmp_path):
     assert np.isfinite(finite).all() and finite.min() >= 0 and finite.max() <= 1
     assert summary["valid_pixels"] == finite.size
     assert summary["changed_fraction"] == pytest.approx(np.mean(finite > 0.5), abs=1e-6)
-    assert summary["model"] == changedetect.DEFAULT_MODEL
+    assert summary["model"] == models.DEFAULT_MODEL
     assert set(summary["timings_s"]) >= {"reading", "encoding", "writing", "total"}
 
 
 def test_after_on_another_grid_is_resampled_onto_the_before_grid(tmp_path):
     before = landscape((160, 192))
     after = paste(second_date(before), slice(60, 100), slice(80, 124))
-    write(tmp_path / "before.tif", before)
-    write(tmp_path / "after.tif", after)
+    write_optical(tmp_path / "before.tif", before)
+    write_optical(tmp_path / "after.tif", after)
     # The same 'after' as a larger raster in another CRS, reprojected by GDAL.
     from rasterio.warp import calculate_default_transform, reproject, Resampling
 
@@ -184,7 +147,7 @@ def test_after_on_another_grid_is_resampled_onto_the_before_grid(tmp_path):
         data = np.zeros((4, height, width), dtype=np.float32)
         reproject(after, data, src_transform=source.transform, src_crs=source.crs, dst_transform=transform,
                   dst_crs=wgs84, resampling=Resampling.bilinear, dst_nodata=np.nan)
-    write(tmp_path / "after_4326.tif", data, transform=transform, crs=wgs84, nodata=np.nan)
+    write_optical(tmp_path / "after_4326.tif", data, transform=transform, crs=wgs84, nodata=np.nan)
     detect(tmp_path / "before.tif", tmp_path / "after_4326.tif", tmp_path / "change.tif")
     with rasterio.open(tmp_path / "change.tif") as out:
         assert (out.width, out.height, out.crs) == (192, 160, UTM)
@@ -195,8 +158,8 @@ def test_after_on_another_grid_is_resampled_onto_the_before_grid(tmp_path):
 
 def test_rasters_that_do_not_overlap_are_refused(tmp_path):
     image = landscape((64, 64))
-    write(tmp_path / "before.tif", image)
-    write(tmp_path / "after.tif", image, transform=from_origin(700000, 5000000, 10, 10))
+    write_optical(tmp_path / "before.tif", image)
+    write_optical(tmp_path / "after.tif", image, transform=from_origin(700000, 5000000, 10, 10))
     with pytest.raises(InputError, match="does not overlap") as caught:
         detect(tmp_path / "before.tif", tmp_path / "after.tif", tmp_path / "change.tif")
     assert caught.value.input == "after"
@@ -206,10 +169,10 @@ def test_bands_are_matched_by_description_in_any_order(tmp_path):
     before = landscape()
     after = paste(second_date(before), slice(60, 100), slice(80, 124))
     order = [3, 1, 0, 2]
-    write(tmp_path / "before.tif", before)
-    write(tmp_path / "after.tif", after)
-    write(tmp_path / "after_shuffled.tif", after[order], descriptions=[BANDS[i] for i in order])
-    write(tmp_path / "before_unnamed.tif", before, descriptions=None)
+    write_optical(tmp_path / "before.tif", before)
+    write_optical(tmp_path / "after.tif", after)
+    write_optical(tmp_path / "after_shuffled.tif", after[order], descriptions=[BANDS[i] for i in order])
+    write_optical(tmp_path / "before_unnamed.tif", before, descriptions=None)
     detect(tmp_path / "before.tif", tmp_path / "after.tif", tmp_path / "a.tif")
     detect(tmp_path / "before_unnamed.tif", tmp_path / "after_shuffled.tif", tmp_path / "b.tif")
     with rasterio.open(tmp_path / "a.tif") as a, rasterio.open(tmp_path / "b.tif") as b:
@@ -218,8 +181,8 @@ def test_bands_are_matched_by_description_in_any_order(tmp_path):
 
 def test_a_missing_band_is_named(tmp_path):
     image = landscape((64, 64))
-    write(tmp_path / "before.tif", image)
-    write(tmp_path / "after.tif", image, descriptions=("B02", "B03", "B04", "B05"))
+    write_optical(tmp_path / "before.tif", image)
+    write_optical(tmp_path / "after.tif", image, descriptions=("B02", "B03", "B04", "B05"))
     with pytest.raises(InputError, match="B02, B03, B04, B08 expected.*missing B08") as caught:
         detect(tmp_path / "before.tif", tmp_path / "after.tif", tmp_path / "change.tif")
     assert caught.value.input == "after"
@@ -227,8 +190,8 @@ def test_a_missing_band_is_named(tmp_path):
 
 def test_unnamed_bands_of_the_wrong_count_are_refused(tmp_path):
     image = landscape((64, 64))
-    write(tmp_path / "before.tif", image[:3], descriptions=None)
-    write(tmp_path / "after.tif", image)
+    write_optical(tmp_path / "before.tif", image[:3], descriptions=None)
+    write_optical(tmp_path / "after.tif", image)
     with pytest.raises(InputError, match="4 bands expected") as caught:
         detect(tmp_path / "before.tif", tmp_path / "after.tif", tmp_path / "change.tif")
     assert caught.value.input == "before"
@@ -236,8 +199,8 @@ def test_unnamed_bands_of_the_wrong_count_are_refused(tmp_path):
 
 def test_a_raster_without_georeference_is_refused(tmp_path):
     image = landscape((64, 64))
-    write(tmp_path / "before.tif", image, transform=from_origin(0, 0, 1, -1), crs=None)
-    write(tmp_path / "after.tif", image)
+    write_optical(tmp_path / "before.tif", image, transform=from_origin(0, 0, 1, -1), crs=None)
+    write_optical(tmp_path / "after.tif", image)
     with pytest.raises(InputError, match="no georeference"):
         detect(tmp_path / "before.tif", tmp_path / "after.tif", tmp_path / "change.tif")
 
@@ -246,17 +209,17 @@ def test_a_raster_without_georeference_is_refused(tmp_path):
 
 
 def test_unknown_and_malformed_model_ids_are_refused(tmp_path):
-    with pytest.raises(InputError, match=f"unknown model 'nope'; shipped models: .*{changedetect.DEFAULT_MODEL}"):
-        changedetect.load_model("nope")
+    with pytest.raises(InputError, match=f"unknown model 'nope'; shipped models: .*{models.DEFAULT_MODEL}"):
+        models.load_model("nope")
     (tmp_path / "secret").mkdir()
     for name in ("metadata.json", "encoder.weights.h5"):
         (tmp_path / "secret" / name).write_text("{}")
     with pytest.raises(InputError, match="unknown model"):
-        changedetect.load_model("../secret", [changedetect.models_dir() / "x"])
+        models.load_model("../secret", [models.models_dir() / "x"])
 
 
 def test_the_shipped_model_has_its_metadata():
-    model = changedetect.load_model()
+    model = models.load_model()
     metadata = model.metadata
     assert tuple(metadata["bands"]) == BANDS
     for key in ("normalisation", "architecture", "training", "evaluation"):
@@ -267,25 +230,25 @@ def test_the_shipped_model_has_its_metadata():
 
 def test_training_writes_a_loadable_model_and_is_reproducible(tmp_path):
     before = landscape((128, 128))
-    write(tmp_path / "b.tif", before)
-    write(tmp_path / "a.tif", second_date(before))
+    write_optical(tmp_path / "b.tif", before)
+    write_optical(tmp_path / "a.tif", second_date(before))
     pairs = [(tmp_path / "b.tif", tmp_path / "a.tif")]
     first = run_isolated(_train, pairs, tmp_path / "models" / "one")
     second = run_isolated(_train, pairs, tmp_path / "models" / "two")
     assert first["id"] == "one" and first["bands"] == list(BANDS)
     assert first["training"]["history"] == second["training"]["history"]
     assert len(first["training"]["history"]) == 2
-    assert changedetect.available_models(tmp_path / "models") == ["one", "two"]
+    assert models.available_models(tmp_path / "models") == ["one", "two"]
     saved = json.loads((tmp_path / "models" / "one" / "metadata.json").read_text())
     assert saved["training"]["config"]["seed"] == 7
     probability = detect_arrays(before, paste(second_date(before), slice(40, 80), slice(40, 80)),
-                                "autoencoder", changedetect.load_model("one", tmp_path / "models"))
+                                "autoencoder", models.load_model("one", tmp_path / "models"))
     assert probability.shape == (128, 128) and np.isfinite(probability).all()
 
 
 def _train(pairs, folder):
-    from candela import training
-    from candela.autoencoder import TrainingConfig
+    from candela.learning import training
+    from candela.learning.autoencoder import TrainingConfig
 
     config = TrainingConfig(epochs=2, steps_per_epoch=3, batch_size=4, patch=32, patches_per_image=8, seed=7)
     return training.train_model(pairs, folder, config, folder.name, BANDS, {"description": "test"})
@@ -294,9 +257,9 @@ def _train(pairs, folder):
 def test_level_1c_and_level_2a_jpeg2tiff_outputs_compare(tmp_path):
     """A Level-1C product (baseline 03.01, no offset) against a Level-2A one (04.00, offset
     -1000) of the same scene, both through Jpeg2Tiff: nothing changed, and nothing is found."""
-    from candela import jpeg2tiff
-    from candela.sentinel2 import read_product
-    from candela.synthetic import write_product
+    from candela.conversion import jpeg2tiff
+    from candela.safe.sentinel2 import read_product
+    from candela.datasets.synthetic_s2 import write_product
 
     paths = []
     for level, baseline in (("L1C", "03.01"), ("L2A", "04.00")):

@@ -10,23 +10,10 @@ import rasterio
 import requests
 from rasterio.windows import Window
 
-from conftest import shared_path
-from test_changedetect import landscape, paste, second_date, write
-from test_live import live, open_remote_raster  # noqa: F401  (the live server fixture)
-from test_wps import NS, exception_text, execute_xml, output_path, outputs_of, post
-from wpsschema import assert_valid
-
-
-@pytest.fixture(scope="module")
-def pair(data_root):
-    folder = data_root / "pair"
-    folder.mkdir(exist_ok=True)
-    before = landscape((96, 112))
-    after = paste(second_date(before), slice(30, 60), slice(40, 80))
-    write(folder / "before.tif", before)
-    write(folder / "after.tif", after)
-    write(folder / "after_b05.tif", after, descriptions=("B02", "B03", "B04", "B05"))
-    return folder
+from helpers.live import open_remote_raster
+from helpers.paths import shared_path
+from helpers.schemas import assert_valid
+from helpers.wps import NS, exception_text, execute_xml, output_path, outputs_of, post
 
 
 def test_change_detect_round_trip(wps, pair, server_root, data_root):
@@ -151,10 +138,10 @@ def test_training_needs_one_after_per_before(wps, pair):
 
 
 @pytest.mark.live
-def test_change_detect_on_real_oscd_crops_with_owslib(live, tmp_path):  # noqa: F811
+def test_change_detect_on_real_oscd_crops_with_owslib(live, tmp_path):
     from owslib.wps import WebProcessingService
 
-    from candela import oscd
+    from candela.datasets import oscd
 
     root = shared_path("data", "oscd")
     base, data = live

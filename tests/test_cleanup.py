@@ -9,12 +9,12 @@ from datetime import datetime, timedelta
 import pytest
 
 from candela.jobs.store import FINAL, RUNNING
-from conftest import ROOT
+from helpers.paths import ROOT
+from helpers.schemas import assert_valid
+from helpers.wps import execute_xml, output_path, post
 from processes.cleanup import cleanup
 from processes.config import parse_age
 from processes.service import store_for_config
-from test_wps import execute_xml, output_path, post, product_zip  # noqa: F401  (fixture)
-from wpsschema import assert_valid
 
 
 def wait_final(store, job_id, timeout=60):

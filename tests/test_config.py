@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from conftest import ROOT
+from helpers.paths import ROOT
 
 SHOW = ("import json, os; from processes import config; c = config.load_config(); "
         "print(json.dumps(dict(checkout=str(config.CHECKOUT), home=str(config.HOME), cfg=os.environ['PYWPS_CFG'], "

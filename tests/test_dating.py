@@ -7,7 +7,7 @@ import pytest
 import rasterio
 from affine import Affine
 
-from candela.dating import (
+from candela.rasters.dating import (
     ACQUISITION_TAG,
     acquisition_time,
     acquisition_time_and_source,
@@ -18,7 +18,7 @@ from candela.dating import (
 )
 from candela.errors import InputError
 
-from conftest import shared_path
+from helpers.paths import shared_path
 
 UTC = timezone.utc
 
@@ -142,6 +142,19 @@ def test_given_name_is_used_instead_of_the_file_name(tmp_path):
     path = write_tif(tmp_path / "T30TXQ_20171026T110131_B02.tif")
     assert acquisition_time(path, name="https://example.org/T31UDQ_20171107T105229_B02.tif") == datetime(
         2017, 11, 7, 10, 52, 29, tzinfo=UTC)
+
+
+def test_the_file_name_dates_a_raster_whose_given_name_does_not(tmp_path):
+    path = write_tif(tmp_path / S2_NAME)
+    assert acquisition_time_and_source(path, name="upload 1") == (datetime(2017, 10, 26, 11, 1, 31, tzinfo=UTC), "name")
+
+
+def test_tiff_datetime_can_be_passed_over(tmp_path):
+    path = write_tif(tmp_path / S2_NAME, TIFFTAG_DATETIME="2018:01:02 03:04:05")
+    assert acquisition_time_and_source(path, tiff_datetime=False) == (
+        datetime(2017, 10, 26, 11, 1, 31, tzinfo=UTC), "name")
+    assert acquisition_time(write_tif(tmp_path / "plain.tif", TIFFTAG_DATETIME="2018:01:02 03:04:05"),
+                            tiff_datetime=False) is None
 
 
 def test_open_dataset_is_accepted(tmp_path):

@@ -13,11 +13,11 @@ from affine import Affine
 from rasterio.warp import transform as warp_transform
 from rasterio.warp import transform_bounds
 
-from candela.dating import ACQUISITION_TAG, format_time
-from candela.extractinfo import extract_info
-from candela.synthetic import write_product
+from candela.rasters.dating import ACQUISITION_TAG, format_time
+from candela.pairing.extractinfo import extract_info
+from candela.datasets.synthetic_s2 import write_product
 
-from conftest import shared_path
+from helpers.paths import shared_path
 
 UTC = timezone.utc
 PARIS = "EPSG:32631"  # UTM 31N

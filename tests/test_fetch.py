@@ -1,38 +1,40 @@
 """Fetching references: which hosts, every redirect hop, one answer for every failure, and limits."""
 
 import gzip
-import io
 import logging
 import os
 import shutil
 import socket
 import ssl
 import subprocess
+import tempfile
 import time
 
 import pytest
 
-from candela import fetch as fetch_module
 from candela.errors import InputError
-from candela.fetch import FETCH_FAILED, FetchPolicy, fetch
-from candela.hosts import HostPolicy
+from candela.references import download as download_module
+from candela.references.download import FETCH_FAILED, FetchPolicy, download
+from candela.references.hosts import HostPolicy
 from helpers.webserver import body, redirect, serving, trickle
 
 LOCAL = HostPolicy.parse("127.0.0.0/8")
 
 
 def fetched(url, policy, data=None):
-    out = io.BytesIO()
-    fetch(url, out, policy, data)
-    return out.getvalue()
+    with tempfile.TemporaryDirectory() as folder:
+        return download(url, folder, policy, data).read_bytes()
 
 
 def refusal(url, policy, data=None):
-    """The InputError of fetching ``url``, and what was written meanwhile."""
-    out = io.BytesIO()
-    with pytest.raises(InputError) as caught:
-        fetch(url, out, policy, data)
-    return str(caught.value), out.getvalue()
+    """The InputError of fetching ``url``, and how many bytes were written meanwhile (counted
+    by the policy; the download itself leaves nothing behind)."""
+    used = policy.used
+    with tempfile.TemporaryDirectory() as folder:
+        with pytest.raises(InputError) as caught:
+            download(url, folder, policy, data)
+        assert os.listdir(folder) == []
+    return str(caught.value), policy.used - used
 
 
 @pytest.mark.parametrize("address", [
@@ -62,7 +64,7 @@ def test_allowedhosts_admits_networks_and_names():
 
 def test_loopback_is_refused_by_default_and_fetched_once_allowed():
     with serving({"/a.tif": body(b"image")}) as (base, seen):
-        assert refusal(f"{base}/a.tif", FetchPolicy()) == (FETCH_FAILED, b"")
+        assert refusal(f"{base}/a.tif", FetchPolicy()) == (FETCH_FAILED, 0)
         assert seen == []
         assert fetched(f"{base}/a.tif", FetchPolicy(hosts=LOCAL)) == b"image"
 
@@ -81,7 +83,7 @@ def test_every_redirect_hop_is_checked():
             serving({"/go": redirect(f"{inside}/secret"), "/ok": redirect("/data", 307), "/data": body(b"data"),
                      "/loop": redirect("/loop"), "/ftp": redirect("ftp://127.0.0.2/x")}, host="127.0.0.2") as (
             outside, outside_seen):
-        assert refusal(f"{outside}/go", policy) == (FETCH_FAILED, b"")
+        assert refusal(f"{outside}/go", policy) == (FETCH_FAILED, 0)
         assert inside_seen == []
         assert fetched(f"{outside}/ok", policy) == b"data"
         assert refusal(f"{outside}/loop", policy)[0] == FETCH_FAILED
@@ -125,7 +127,7 @@ def test_every_failure_is_told_alike_and_logged_as_it_is(caplog):
         ]
         for url, policy, reason in cases:
             caplog.clear()
-            with caplog.at_level(logging.INFO, logger="candela.fetch"):
+            with caplog.at_level(logging.INFO, logger="candela.references.download"):
                 assert refusal(url, policy)[0] == FETCH_FAILED
             assert reason in caplog.text
 
@@ -138,7 +140,7 @@ def test_compression_on_the_wire_is_limited():
     with serving(routes) as (base, _):
         message, written = refusal(f"{base}/bomb", FetchPolicy(hosts=LOCAL))
         assert "expands more than 100 times" in message
-        assert len(written) <= 2**20 + 2**16  # refused just past the floor, not after 8 MiB
+        assert written <= 2**20 + 2**16  # refused just past the floor, not after 8 MiB
         assert fetched(f"{base}/noise", FetchPolicy(hosts=LOCAL)) == noise
         assert fetched(f"{base}/twice", FetchPolicy(hosts=LOCAL)) == b"one two"
         assert fetched(f"{base}/bomb", FetchPolicy(hosts=LOCAL, max_ratio=2000)) == bytes(8 * 2**20)
@@ -151,7 +153,7 @@ def test_one_reference_is_limited_whether_its_size_is_declared_or_not():
         for path in ("/declared", "/streamed"):  # a declared size is refused without waiting for the body
             message, written = refusal(f"{base}{path}", FetchPolicy(hosts=LOCAL, max_bytes=2000, deadline=2))
             assert message == "the reference is larger than the 2.0 KiB allowed"
-            assert len(written) <= 2000
+            assert written <= 2000
         assert fetched(f"{base}/streamed", FetchPolicy(hosts=LOCAL, max_bytes=3000)) == data
 
 
@@ -164,7 +166,7 @@ def test_the_budget_spans_all_references_of_a_job():
         for path in ("/slow", "/b"):  # refused on its declared size without waiting, or while it streams
             message, written = refusal(f"{base}{path}", policy)
             assert message == "the references of this request add up to more than the 2.9 KiB allowed"
-            assert len(written) < 1200
+            assert written < 1200
         assert fetched(f"{base}/a", FetchPolicy(hosts=LOCAL, max_total=3000)) == bytes(1200)
 
 
@@ -204,7 +206,7 @@ def test_tls_checks_the_host_name_on_the_address_connected(certificate, monkeypa
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     context.sni_callback = lambda sock, name, ctx: server_names.append(name)
-    monkeypatch.setattr(fetch_module, "_tls_context", lambda: ssl.create_default_context(cafile=str(cert)))
+    monkeypatch.setattr(download_module, "_tls_context", lambda: ssl.create_default_context(cafile=str(cert)))
     with serving({"/a": body(b"over tls")}, tls=context) as (base, _):
         port = base.rsplit(":", 1)[1]
         policy = FetchPolicy(hosts=HostPolicy(names=["localhost"], networks=["127.0.0.0/8"]))

@@ -13,11 +13,10 @@ import pytest
 import requests
 
 from candela.jobs.store import SUCCESSFUL
-from candela.synthetic import write_product
-from helpers.live import LiveServer, gunicorn
-from test_jobs import status_doc, submit
-from test_wps import NS
-from wpsschema import assert_valid
+from candela.datasets.synthetic_s2 import write_product
+from helpers.live import LiveServer, gunicorn, status_doc, submit
+from helpers.schemas import assert_valid
+from helpers.wps import NS
 
 pytestmark = pytest.mark.live
 

@@ -18,12 +18,11 @@ from rasterio.transform import from_origin
 
 from candela.jobs import FINAL
 from candela.jobs.store import ACCEPTED, DISMISSED, FAILED, RUNNING, SUCCESSFUL
-from candela.synthetic import write_product
-from conftest import ROOT
-from helpers.live import LiveServer
-from test_changedetect import landscape, second_date, write
-from test_wps import NS, execute_xml
-from wpsschema import assert_valid
+from candela.datasets.synthetic_s2 import write_product
+from helpers.live import LiveServer, status_doc, submit
+from helpers.paths import ROOT
+from helpers.rasters import landscape, second_date, write_optical
+from helpers.wps import NS
 
 pytestmark = pytest.mark.live
 
@@ -49,18 +48,6 @@ def servers(tmp_path):
                     os.killpg(job["pid"], signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     pass
-
-
-def submit(server, identifier, inputs, output="result", status=True):
-    """An Execute (async unless ``status`` is False); the job id from its status location."""
-    response = server.post(execute_xml(identifier, inputs, outputs=[(output, False)], status=status))
-    doc = assert_valid(response.content)
-    location = doc.get("statusLocation")
-    return (location.rsplit("/", 1)[1][:-4] if location else None), doc
-
-
-def status_doc(server, job_id):
-    return assert_valid((server.outputs / f"{job_id}.xml").read_bytes())
 
 
 def failure_text(doc):
@@ -100,8 +87,8 @@ def test_six_queued_gdal_jobs_all_finish(servers):
 def write_pair(folder):
     """A small 4-band pair for TrainAutoencoder."""
     before = landscape((96, 112))
-    write(folder / "before.tif", before)
-    write(folder / "after.tif", second_date(before))
+    write_optical(folder / "before.tif", before)
+    write_optical(folder / "after.tif", second_date(before))
 
 
 def test_three_queued_tensorflow_jobs_all_finish(servers):

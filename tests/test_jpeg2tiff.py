@@ -8,14 +8,14 @@ from rasterio.enums import Resampling
 from rasterio.warp import transform_bounds
 from rasterio.windows import Window, from_bounds
 
-from candela import synthetic
-from candela.aoi import AOI
-from candela.dating import acquisition_time
+from candela.datasets import synthetic_s2
+from candela.rasters.aoi import AOI
+from candela.rasters.dating import acquisition_time
 from candela.errors import InputError
-from candela.jpeg2tiff import CLOUD_CLASSES, FALLBACK_NAME, convert, output_name, to_reflectance
-from candela.sentinel2 import read_product
+from candela.conversion.jpeg2tiff import CLOUD_CLASSES, FALLBACK_NAME, convert, output_name, to_reflectance
+from candela.safe.sentinel2 import read_product
 
-from conftest import shared_path
+from helpers.paths import shared_path
 
 SIZE = 120
 CLOUDS = 0.3
@@ -30,20 +30,20 @@ def folder(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def l2a(folder):
-    return read_product(synthetic.write_product(folder / "l2a", level="L2A", baseline="04.00", size_10m=SIZE,
+    return read_product(synthetic_s2.write_product(folder / "l2a", level="L2A", baseline="04.00", size_10m=SIZE,
                                                 cloud_fraction=CLOUDS))
 
 
 @pytest.fixture(scope="module")
 def l1c(folder):
-    return read_product(synthetic.write_product(folder / "l1c", level="L1C", baseline="03.01", size_10m=SIZE,
+    return read_product(synthetic_s2.write_product(folder / "l1c", level="L1C", baseline="03.01", size_10m=SIZE,
                                                 cloud_fraction=CLOUDS))
 
 
 @pytest.fixture
 def damaged(tmp_path):
     """A fresh Level-2A product whose files the test may break."""
-    return read_product(synthetic.write_product(tmp_path / "damaged", size_10m=60, resolutions=(10, 20)))
+    return read_product(synthetic_s2.write_product(tmp_path / "damaged", size_10m=60, resolutions=(10, 20)))
 
 
 def read(path):
@@ -53,7 +53,7 @@ def read(path):
 
 def expected(band, resolution=10, window=None):
     """Reflectance x 10000 as the scene defines it, 0 for no data."""
-    value = synthetic.expected_reflectance(band, resolution, size_10m=SIZE, cloud_fraction=CLOUDS, window=window)
+    value = synthetic_s2.expected_reflectance(band, resolution, size_10m=SIZE, cloud_fraction=CLOUDS, window=window)
     return np.where(np.isnan(value), 0, np.rint(value * 10000)).astype(np.uint16)
 
 
@@ -112,22 +112,22 @@ def test_scl_is_copied_with_nearest_neighbour(l2a, tmp_path):
     at_10m = read(convert(l2a, tmp_path / "scl10.tif", bands=("SCL",))["path"])[0]
     at_60m = read(convert(l2a, tmp_path / "scl60.tif", bands=("SCL",), resolution=60)["path"])[0]
     assert set(np.unique(at_10m)) <= SCL_CLASSES
-    assert np.array_equal(at_10m, synthetic.expected_scl(10, size_10m=SIZE, cloud_fraction=CLOUDS))
-    assert np.array_equal(at_60m, synthetic.expected_scl(60, size_10m=SIZE, cloud_fraction=CLOUDS))
+    assert np.array_equal(at_10m, synthetic_s2.expected_scl(10, size_10m=SIZE, cloud_fraction=CLOUDS))
+    assert np.array_equal(at_60m, synthetic_s2.expected_scl(60, size_10m=SIZE, cloud_fraction=CLOUDS))
 
 
 def test_scl_is_downsampled_with_nearest_neighbour(tmp_path):
     # Without R60m, the 60 m SCL comes from the 20 m file: every class kept, none invented.
-    product = read_product(synthetic.write_product(tmp_path, size_10m=SIZE, resolutions=(20,), cloud_fraction=CLOUDS))
+    product = read_product(synthetic_s2.write_product(tmp_path, size_10m=SIZE, resolutions=(20,), cloud_fraction=CLOUDS))
     at_60m = read(convert(product, tmp_path / "scl.tif", bands=("SCL",), resolution=60)["path"])[0]
-    assert np.array_equal(at_60m, synthetic.expected_scl(60, size_10m=SIZE, cloud_fraction=CLOUDS))
+    assert np.array_equal(at_60m, synthetic_s2.expected_scl(60, size_10m=SIZE, cloud_fraction=CLOUDS))
 
 
 def test_mask_clouds_zeroes_exactly_cloud_shadow_and_nodata(l2a, tmp_path):
     bands = ("B02", "B8A", "SCL")
     plain = read(convert(l2a, tmp_path / "plain.tif", bands=bands)["path"])
     masked = read(convert(l2a, tmp_path / "masked.tif", bands=bands, mask_clouds=True)["path"])
-    scl = synthetic.expected_scl(10, size_10m=SIZE, cloud_fraction=CLOUDS)
+    scl = synthetic_s2.expected_scl(10, size_10m=SIZE, cloud_fraction=CLOUDS)
     cloudy = np.isin(scl, CLOUD_CLASSES)
     assert {3, 8, 9, 10} <= set(np.unique(scl)) and cloudy.any() and not cloudy.all()
     assert not masked[:, cloudy].any()
@@ -170,7 +170,7 @@ def test_aoi_in_lonlat_gives_the_enclosing_window(l2a, tmp_path):
 
 
 def test_output_is_a_cloud_optimized_geotiff(tmp_path):
-    product = read_product(synthetic.write_product(tmp_path / "big", size_10m=1200, bands=("B02",), resolutions=(10,)))
+    product = read_product(synthetic_s2.write_product(tmp_path / "big", size_10m=1200, bands=("B02",), resolutions=(10,)))
     destination = tmp_path / "out" / "cog.tif"
     destination.parent.mkdir()
     convert(product, destination, bands=("B02",))
@@ -207,7 +207,7 @@ def test_strips_do_not_change_the_result(l2a, tmp_path, monkeypatch):
                   aoi=AOI(300035, 4898900, 301100, 4899985, "EPSG:32631"))
     whole = read(convert(l2a, tmp_path / "whole.tif", **kwargs)["path"])
     # Strips of 7 rows, not aligned with anything: every strip boundary case at once.
-    monkeypatch.setattr("candela.jpeg2tiff.STRIP_ROWS", 7)
+    monkeypatch.setattr("candela.conversion.jpeg2tiff.STRIP_ROWS", 7)
     calls = []
     strips = read(convert(l2a, tmp_path / "strips.tif", progress=lambda *call: calls.append(call), **kwargs)["path"])
     assert np.array_equal(strips, whole) and whole.shape == (4, 109, 107)

@@ -1,29 +1,16 @@
 """A real server process on 127.0.0.1 (ephemeral port), driven with OWSLib like a user would."""
 
-from contextlib import contextmanager
 from datetime import datetime, timezone
 
 import pytest
 import requests
 from owslib.wps import WebProcessingService, monitorExecution
-from rasterio.io import MemoryFile
 
-from candela.synthetic import write_product
-from conftest import ROOT
-from helpers.live import LiveServer, serve
-from wpsschema import assert_valid
+from candela.datasets.synthetic_s2 import write_product
+from helpers.live import open_remote_raster
+from helpers.schemas import assert_valid
 
 pytestmark = pytest.mark.live
-
-
-@pytest.fixture(scope="module")
-def live(tmp_path_factory):
-    """``python wsgi.py`` with a config given by $PYWPS_CFG; yield (base url, data root)."""
-    root = tmp_path_factory.mktemp("live")
-    data = root / "data"
-    data.mkdir()
-    with LiveServer(root, command=serve(ROOT / "wsgi.py"), data_roots=[data]) as server:
-        yield server.base, data
 
 
 @pytest.fixture(scope="module")
@@ -31,16 +18,6 @@ def product(live):
     _, data = live
     return write_product(data, level="L2A", size_10m=120,
                          sensing_time=datetime(2022, 3, 4, 11, 0, tzinfo=timezone.utc), zipped=True)
-
-
-@contextmanager
-def open_remote_raster(url):
-    """The raster at ``url``, read in memory. The MemoryFile must outlive the dataset: freed
-    early by the garbage collector, it leaves the dataset reading released memory."""
-    response = requests.get(url, timeout=30)
-    response.raise_for_status()
-    with MemoryFile(response.content) as memory, memory.open() as dataset:
-        yield dataset
 
 
 def test_describe_process_with_owslib(live):

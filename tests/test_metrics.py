@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from candela.metrics import auroc, average_precision, block_correlation, score
+from candela.change.metrics import auroc, average_precision, block_correlation, score
 
 
 def test_perfect_and_reversed_ranking():

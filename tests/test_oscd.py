@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import rasterio
 
-from candela import oscd
-from candela.dating import ACQUISITION_TAG, format_time
+from candela.datasets import oscd
+from candela.rasters.dating import ACQUISITION_TAG, format_time
 from candela.errors import InputError
 
-from conftest import ROOT, shared_path
+from helpers.paths import ROOT, shared_path
 
 pytestmark = pytest.mark.shared
 
@@ -155,9 +155,9 @@ def test_baseline_means_reproduce_the_dataset_readme(baselines, harness):
 
 
 def test_changedetect_methods_skipped_while_absent(root, harness, monkeypatch):
-    monkeypatch.setitem(sys.modules, "candela.changedetect", None)  # as if the module did not exist
+    monkeypatch.setitem(sys.modules, "candela.change.changedetect", None)  # as if the module did not exist
     result = harness.evaluate(root, methods=["autoencoder"], cities=[SMALL], baselines=["euclid_raw"])
-    assert result["skipped"] == {"autoencoder": "candela.changedetect does not exist yet"}
+    assert result["skipped"] == {"autoencoder": "candela.change.changedetect does not exist yet"}
     assert list(result["methods"]) == ["euclid_raw"]
     assert "autoencoder | skipped" in harness.markdown(result)
 
@@ -179,7 +179,7 @@ def test_changedetect_methods_scored_from_their_output(root, harness, monkeypatc
             out.write(probability, 1)
         return {"method": method}
 
-    monkeypatch.setitem(sys.modules, "candela.changedetect", types.SimpleNamespace(detect=detect))
+    monkeypatch.setitem(sys.modules, "candela.change.changedetect", types.SimpleNamespace(detect=detect))
     result = harness.evaluate(root, methods=["raw", "broken"], workdir=tmp_path, cities=[SMALL],
                               baselines=["zcva"])
     assert calls == [("raw", None), ("broken", None)]

@@ -10,18 +10,20 @@ import pytest
 import rasterio
 from rasterio.transform import from_origin
 
-from candela import changedetect, jpeg2tiff, rasters, sar, sentinel1, training
-from candela.autoencoder import TrainingConfig
+from candela.change import changedetect, sar
+from candela.conversion import jpeg2tiff
 from candela.errors import InputError
-from candela.extractinfo import extract_info
-from candela.sentinel2 import read_product
-from candela.synthetic import write_product
-from test_changedetect_wps import pair  # noqa: F401  (a small pair under the data root)
-from test_sar import START, write_image
-from test_security import failed_text
-from test_sentinel1 import real_zip
-from test_wps import NS, execute_xml, outputs_of, post
-from wpsschema import assert_valid
+from candela.pairing.extractinfo import extract_info
+from candela.learning import training
+from candela.learning.autoencoder import TrainingConfig
+from candela.rasters.reading import MAX_PIXELS, open_raster
+from candela.safe import sentinel1
+from candela.safe.sentinel2 import read_product
+from candela.datasets.synthetic_s2 import write_product
+from helpers.paths import sentinel1_zip
+from helpers.rasters import START, write_sar
+from helpers.schemas import assert_valid
+from helpers.wps import NS, execute_xml, failed_text, outputs_of, post
 
 HUGE = "is 100000 x 100000 pixels x 4 band(s), 40,000,000,000 in all: more than the 2,000,000,000 allowed"
 
@@ -46,14 +48,14 @@ def huge(data_root):
 
 def test_open_raster_counts_pixels_of_every_band(huge, tmp_path):
     with pytest.raises(InputError, match=re.escape(f"the raster {HUGE}")):
-        rasters.open_raster(huge, max_pixels=rasters.MAX_PIXELS)
-    small = write_image(tmp_path / "small.tif", np.ones((2, 3, 5)))
-    rasters.open_raster(small, max_pixels=30).close()
+        open_raster(huge, max_pixels=MAX_PIXELS)
+    small = write_sar(tmp_path / "small.tif", np.ones((2, 3, 5)))
+    open_raster(small, max_pixels=30).close()
     with pytest.raises(InputError, match="more than the 29 allowed"):
-        rasters.open_raster(small, max_pixels=29)
+        open_raster(small, max_pixels=29)
 
 
-def test_change_detection_refuses_a_huge_raster_before_any_work(huge, pair, tmp_path):  # noqa: F811
+def test_change_detection_refuses_a_huge_raster_before_any_work(huge, pair, tmp_path):
     started = time.monotonic()
     for before, after, name in ((huge, pair / "after.tif", "before"), (pair / "before.tif", huge, "after")):
         with pytest.raises(InputError, match=re.escape(HUGE)) as caught:
@@ -63,14 +65,14 @@ def test_change_detection_refuses_a_huge_raster_before_any_work(huge, pair, tmp_
     assert not (tmp_path / "change.tif").exists()
 
 
-def test_training_refuses_a_huge_raster(huge, pair):  # noqa: F811
+def test_training_refuses_a_huge_raster(huge, pair):
     rng = np.random.default_rng(0)
     with pytest.raises(InputError, match=re.escape(HUGE)):
         training.collect_patches([(pair / "before.tif", huge)], ("B02", "B03", "B04", "B08"), TrainingConfig(), rng)
 
 
 def test_sar_detection_refuses_images_over_the_limit(tmp_path):
-    images = [(f"s1_{i}.tif", write_image(tmp_path / f"s1_{i}.tif", np.ones((2, 4, 5)), START + timedelta(days=i)))
+    images = [(f"s1_{i}.tif", write_sar(tmp_path / f"s1_{i}.tif", np.ones((2, 4, 5)), START + timedelta(days=i)))
               for i in range(2)]
     with pytest.raises(InputError, match=r"s1_0.tif: the raster is 5 x 4 pixels x 2 band"):
         sar.detect(images, tmp_path, max_pixels=39)
@@ -80,8 +82,9 @@ def test_sar_detection_refuses_images_over_the_limit(tmp_path):
 def test_sentinel1_products_count_their_measurements():
     pixels = 25931 * 16854 * 2  # VV and VH
     with pytest.raises(InputError, match=r"the product \(its measurements\) is 25931 x 16854 pixels x 2 band"):
-        sentinel1.read_product(real_zip(), require_measurements=False, max_pixels=pixels - 1)
-    assert sentinel1.read_product(real_zip(), require_measurements=False, max_pixels=pixels).polarisations == ("VV", "VH")
+        sentinel1.read_product(sentinel1_zip(), require_measurements=False, max_pixels=pixels - 1)
+    product = sentinel1.read_product(sentinel1_zip(), require_measurements=False, max_pixels=pixels)
+    assert product.polarisations == ("VV", "VH")
 
 
 def test_jpeg2tiff_counts_the_bands_read_and_each_band_file(tmp_path):

@@ -10,14 +10,12 @@ import rasterio
 from owslib.util import ServiceException
 from werkzeug.test import Client
 
-from candela.synthetic import write_product
-from conftest import ROOT
+from candela.datasets.synthetic_s2 import write_product
 from helpers.live import LiveServer, serve
 from helpers.qgis import GEOTIFF, Plugin, PluginError
 from processes.registry import OPERATIONS
-from test_changedetect import landscape, second_date, write
-from test_sar import START, scene, write_image
-from wpsschema import assert_valid
+from helpers.rasters import START, landscape, sar_scene, second_date, write_optical, write_sar
+from helpers.schemas import assert_valid
 
 pytestmark = pytest.mark.live
 
@@ -41,11 +39,11 @@ def server(tmp_path_factory):
     write_product(data, level="L2A", size_10m=120, sensing_time=datetime(2022, 3, 4, 11, 0, tzinfo=timezone.utc),
                   zipped=True)
     before = landscape((96, 112))
-    write(data / "before.tif", before)
-    write(data / "after.tif", second_date(before))
+    write_optical(data / "before.tif", before)
+    write_optical(data / "after.tif", second_date(before))
     rng = np.random.default_rng(0)
-    for number, image in enumerate(scene(rng, 3, shape=(64, 80)), start=1):
-        write_image(data / f"s1-{number}.tif", image, when=START + timedelta(days=12 * number))
+    for number, image in enumerate(sar_scene(rng, 3, shape=(64, 80)), start=1):
+        write_sar(data / f"s1-{number}.tif", image, when=START + timedelta(days=12 * number))
     with LiveServer(root, command=serve(), data_roots=[data]) as live:
         yield live
 

@@ -5,9 +5,9 @@ import os
 import pytest
 
 from candela.errors import InputError
-from candela.fetch import FetchPolicy
-from candela.hosts import HostPolicy
-from candela.references import path_under_roots, resolve, safe_file_name
+from candela.references.download import FetchPolicy, safe_file_name
+from candela.references.hosts import HostPolicy
+from candela.references.resolve import path_under_roots, resolve
 from helpers.webserver import body, serving
 
 

@@ -6,10 +6,10 @@ import uuid
 import pytest
 import requests
 
-from conftest import ROOT
 from helpers.live import LiveServer, serve
-from test_wps import NS, exception_text, execute_xml, post, product_zip  # noqa: F401  (fixture)
-from wpsschema import assert_valid
+from helpers.paths import ROOT
+from helpers.schemas import assert_valid
+from helpers.wps import NS, exception_text, execute_xml, post
 
 
 def refused(response, locator, *words):

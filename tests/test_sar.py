@@ -1,4 +1,4 @@
-"""candela.sar: calibration of the tests on simulated speckle, and detection on rasters.
+"""candela.change.sar and omnibus: calibration of the tests on simulated speckle, and detection on rasters.
 
 Speckle is simulated as the model says: linear sigma0 = mean x Gamma(L, 1/L), VV and VH and
 dates independent. A calibrated test flags ``alpha`` of the no-change pixels (checked to 4
@@ -8,7 +8,7 @@ correction, so they can fail.
 """
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
@@ -16,21 +16,17 @@ import rasterio
 from affine import Affine
 from scipy import optimize, stats
 
-from candela import rasters, sar
-from candela.dating import format_time
+from candela.change import omnibus, sar
+from candela.change.enl import estimate_enl
 from candela.errors import InputError
+from candela.rasters.grid import Grid
+from candela.rasters.quicklook import Preview
+from candela.rasters.reading import windows
+from helpers.rasters import LOOKS, SAR_TRANSFORM, START, sar_scene, speckle, write_sar
 
-L = 4.4
+L = LOOKS
 ALPHA = 0.01
 THREE_DB = 10 ** 0.3
-START = datetime(2023, 1, 1, 5, 43, tzinfo=timezone.utc)
-TRANSFORM = Affine(10, 0, 500000, 0, -10, 5000000)
-
-
-def speckle(rng, mean, looks=L):
-    """Linear intensities of mean ``mean`` (array) with ``looks``-look gamma speckle."""
-    mean = np.asarray(mean, dtype=np.float64)
-    return mean * rng.gamma(looks, 1 / looks, mean.shape)
 
 
 def calibration(p, alpha=ALPHA):
@@ -52,17 +48,17 @@ def calibrated(p, alpha=ALPHA):
 def test_chi2_sf_is_the_chi_square_survival_function():
     z = np.array([0.0, 0.3, 2.0, 9.5, 40.0, 300.0])
     for dof in (1, 2, 3, 4, 6, 18, 98):
-        assert np.allclose(sar.chi2_sf(z, dof), stats.chi2.sf(z, dof), rtol=1e-10, atol=1e-300)
+        assert np.allclose(omnibus.chi2_sf(z, dof), stats.chi2.sf(z, dof), rtol=1e-10, atol=1e-300)
     for dof in (1, 2, 8):
         expected = stats.chi2.sf(z, dof) - 0.01 * (stats.chi2.sf(z, dof + 4) - stats.chi2.sf(z, dof))
-        assert np.allclose(sar.corrected_sf(z, dof, -0.01), np.clip(expected, 0, 1), rtol=1e-10, atol=1e-300)
+        assert np.allclose(omnibus.corrected_sf(z, dof, -0.01), np.clip(expected, 0, 1), rtol=1e-10, atol=1e-300)
 
 
 def test_constants_for_two_dates_agree_between_omnibus_and_sequential():
     # k = 2: Q = R_2, rho = 1 - 1/(4n) for both (diagonal case: p = 1 per band, summed over 2 bands).
-    dof, rho, omega2 = sar.omnibus_constants(2, L)
+    dof, rho, omega2 = omnibus.omnibus_constants(2, L)
     assert (dof, rho) == (2, pytest.approx(1 - 1 / (4 * L)))
-    assert sar.sequential_constants(2, L) == pytest.approx((dof, rho, omega2))
+    assert omnibus.sequential_constants(2, L) == pytest.approx((dof, rho, omega2))
     assert omega2 == pytest.approx(-2 / 4 * (1 - 1 / rho) ** 2)
 
 
@@ -73,7 +69,7 @@ def test_constants_for_two_dates_agree_between_omnibus_and_sequential():
 def test_omnibus_false_alarm_rate_is_alpha_and_p_values_uniform(k):
     rng = np.random.default_rng(k)
     series = speckle(rng, np.full((k, 2, 200_000), [[0.1], [0.02]]))
-    result = sar.omnibus(series, L, ALPHA, keep_sequential=True)
+    result = omnibus.omnibus(series, L, ALPHA, keep_sequential=True)
     far, se, ks = calibration(result.p)
     assert abs(far - ALPHA) <= 4 * se, (far, se)
     assert ks > 1e-3
@@ -88,7 +84,7 @@ def test_omnibus_false_alarm_rate_is_alpha_and_p_values_uniform(k):
 def test_one_polarisation_alone_is_calibrated_too():
     rng = np.random.default_rng(6)
     for k in (2, 5):
-        assert calibrated(sar.omnibus(speckle(rng, np.full((k, 1, 200_000), 0.1)), L).p)
+        assert calibrated(omnibus.omnibus(speckle(rng, np.full((k, 1, 200_000), 0.1)), L).p)
 
 
 def test_full_matrix_constants_would_miscalibrate_the_diagonal_case():
@@ -105,8 +101,8 @@ def test_full_matrix_constants_would_miscalibrate_the_diagonal_case():
 def test_wrong_enl_breaks_the_calibration():
     rng = np.random.default_rng(1)
     series = speckle(rng, np.full((5, 2, 200_000), 0.1))
-    assert calibrated(sar.omnibus(series, L).p)
-    too_many, too_few = sar.omnibus(series, 2 * L).p, sar.omnibus(series, L / 2).p
+    assert calibrated(omnibus.omnibus(series, L).p)
+    too_many, too_few = omnibus.omnibus(series, 2 * L).p, omnibus.omnibus(series, L / 2).p
     assert calibration(too_many)[0] > 5 * ALPHA  # an ENL too high sees change everywhere
     assert calibration(too_few)[0] < ALPHA / 5  # too low, nowhere
     assert not calibrated(too_many) and not calibrated(too_few)
@@ -119,15 +115,15 @@ def test_decibels_taken_for_linear_values_break_the_calibration():
     linear = speckle(rng, np.full((5, 2, 200_000), 1e4))
     decibels = 10 * np.log10(linear)
     assert decibels.min() > 0
-    assert calibrated(sar.omnibus(linear, L).p)
-    assert not calibrated(sar.omnibus(decibels, L).p)
+    assert calibrated(omnibus.omnibus(linear, L).p)
+    assert not calibrated(omnibus.omnibus(decibels, L).p)
 
 
 def test_the_small_sample_correction_is_needed():
     rng = np.random.default_rng(3)
     k = 10
     series = speckle(rng, np.full((k, 2, 200_000), 0.1))
-    assert calibrated(sar.omnibus(series, L).p)
+    assert calibrated(omnibus.omnibus(series, L).p)
     ln_q = L * (2 * k * np.log(k) + np.log(series).sum(axis=(0, 1)) - k * np.log(series.sum(axis=0)).sum(axis=0))
     uncorrected = stats.chi2.sf(-2 * ln_q, 2 * (k - 1))
     assert not calibrated(uncorrected)
@@ -142,8 +138,8 @@ def omnibus_power_two_dates(scale, enl=L, alpha=ALPHA, nodes=4000):
     expectation over r_VV (midpoint rule on its quantiles) of P(z(r_VH) > threshold - z(r_VV)),
     which is P(r < 1/t) + P(r > t) at the root t > 1 of z(t) = c: no simulation.
     """
-    _, rho, omega2 = sar.omnibus_constants(2, enl)
-    threshold = optimize.brentq(lambda z: sar.corrected_sf(z, 2, omega2) - alpha, 1e-6, 200)
+    _, rho, omega2 = omnibus.omnibus_constants(2, enl)
+    threshold = optimize.brentq(lambda z: omnibus.corrected_sf(z, 2, omega2) - alpha, 1e-6, 200)
 
     def z_of_log_ratio(t):
         return 2 * rho * enl * (2 * np.logaddexp(0, t) - t - 2 * np.log(2))
@@ -167,7 +163,7 @@ def test_omnibus_power_for_a_3db_change_matches_theory():
     n = 40_000
     means = np.full((2, 2, n), [[0.1], [0.02]])
     means[1] *= THREE_DB
-    detected = float((sar.omnibus(speckle(rng, means), L).p < ALPHA).mean())
+    detected = float((omnibus.omnibus(speckle(rng, means), L).p < ALPHA).mean())
     expected = omnibus_power_two_dates(THREE_DB)
     se = (expected * (1 - expected) / n) ** 0.5
     assert expected > 5 * ALPHA  # clearly more than the false alarms: the comparison means something
@@ -183,7 +179,7 @@ def test_omnibus_power_for_a_3db_change_matches_theory():
 def test_event_test_false_alarm_rate_is_alpha_and_p_values_uniform(m1, m2):
     rng = np.random.default_rng(10 * m1 + m2)
     series = speckle(rng, np.full((m1 + m2, 2, 200_000), [[0.1], [0.02]]))
-    p, log_ratio = sar.mean_ratio_test(series[:m1], series[m1:], L)
+    p, log_ratio = omnibus.mean_ratio_test(series[:m1], series[m1:], L)
     assert calibrated(p)
     assert log_ratio.shape == (2, 200_000)
 
@@ -213,7 +209,7 @@ def test_event_test_power_for_a_3db_change_matches_theory(m1, m2):
     means = np.full((m1 + m2, 2, n), [[0.1], [0.02]])
     means[m1:] /= THREE_DB  # a loss of backscatter, as when a forest is cut
     series = speckle(rng, means)
-    p, log_ratio = sar.mean_ratio_test(series[:m1], series[m1:], L)
+    p, log_ratio = omnibus.mean_ratio_test(series[:m1], series[m1:], L)
     detected = float((p < ALPHA).mean())
     expected = event_power(THREE_DB, m1, m2)
     se = (expected * (1 - expected) / n) ** 0.5
@@ -226,7 +222,7 @@ def test_first_change_dates_a_step_change():
     k, n = 6, 20_000
     means = np.full((k, 2, 2 * n), 0.1)
     means[3:, :, :n] *= 10.0  # +10 dB from the 4th image on, in the first half only
-    result = sar.omnibus(speckle(rng, means), L, ALPHA)
+    result = omnibus.omnibus(speckle(rng, means), L, ALPHA)
     changed, unchanged = result.first_change[:n], result.first_change[n:]
     assert (changed == 4).mean() > 0.95
     assert (unchanged > 0).mean() <= 4 * ALPHA
@@ -243,65 +239,43 @@ def test_enl_estimate_recovers_the_looks_despite_texture_and_edges(looks):
         means = np.repeat(np.repeat(10 ** rng.uniform(-2, 0, (4, 4)), 128, axis=0), 128, axis=1)
         means[:, :200] *= rng.gamma(2, 1 / 2, (512, 200))  # textured (K-distributed) 40 %
         images.append(speckle(rng, means, looks))
-    enl, blocks = sar.estimate_enl(images)
+    enl, blocks = estimate_enl(images)
     assert enl == pytest.approx(looks, rel=0.05)
     assert blocks == 2 * 32 * 32
 
 
 def test_enl_estimate_needs_enough_blocks():
-    with pytest.raises(sar.ParameterError, match="too few"):
-        sar.estimate_enl([np.ones((20, 20))])
+    with pytest.raises(InputError, match="too few") as error:
+        estimate_enl([np.ones((20, 20))])
+    assert error.value.input == "enl"
 
 
 @pytest.mark.parametrize("value", ["0", "-2", "abc", "nan", "5000", ""])
 def test_bad_enl_is_refused(value):
-    with pytest.raises(sar.ParameterError) as error:
+    with pytest.raises(InputError) as error:
         sar.check_enl(value)
-    assert error.value.parameter == "enl"
+    assert error.value.input == "enl"
 
 
 @pytest.mark.parametrize("value", ["0", "1", "-0.1", "x", "0.7"])
 def test_bad_alpha_is_refused(value):
-    with pytest.raises(sar.ParameterError) as error:
+    with pytest.raises(InputError) as error:
         sar.check_alpha(value)
-    assert error.value.parameter == "alpha"
+    assert error.value.input == "alpha"
 
 
 # Rasters
-
-
-def write_image(path, values, when=None, descriptions=("VV", "VH"), transform=TRANSFORM, crs="EPSG:32631"):
-    """A float32 GeoTIFF of ``values`` (bands, rows, cols) with band names and ACQUISITION_DATE."""
-    values = np.asarray(values, dtype=np.float32)
-    profile = dict(driver="GTiff", width=values.shape[2], height=values.shape[1], count=values.shape[0],
-                   dtype="float32", crs=crs, transform=transform, nodata=np.nan, tiled=True,
-                   blockxsize=128, blockysize=128)
-    with rasterio.open(path, "w", **profile) as out:
-        out.write(values)
-        if descriptions:
-            out.descriptions = descriptions
-        if when:
-            out.update_tags(ACQUISITION_DATE=format_time(when))
-    return path
-
-
-def scene(rng, k, shape=(200, 260), change_at=2, factor=10.0):
-    """k dates of VV, VH speckle; the top-left 60 x 80 pixels change by ``factor`` from image ``change_at``."""
-    means = np.empty((k, 2) + shape)
-    means[:, 0], means[:, 1] = 0.1, 0.02
-    means[change_at - 1:, :, :60, :80] *= factor
-    return speckle(rng, means).astype(np.float32)
 
 
 @pytest.fixture
 def series(tmp_path):
     """Four dated images (12 days apart) as [(name, path)], and their values."""
     rng = np.random.default_rng(7)
-    values = scene(rng, 4, change_at=3)
+    values = sar_scene(rng, 4, change_at=3)
     values[1, :, 5, 7] = np.nan  # a no-data pixel in one image
     images = []
     for i in range(4):
-        path = write_image(tmp_path / f"s1_{i}.tif", values[i], START + timedelta(days=12 * i))
+        path = write_sar(tmp_path / f"s1_{i}.tif", values[i], START + timedelta(days=12 * i))
         images.append((path.name, path))
     return images, values
 
@@ -317,12 +291,12 @@ def test_detect_writes_maps_on_the_first_grid_and_windows_do_not_matter(series, 
     small.mkdir(), large.mkdir()
     result = sar.detect(images, small, window=64)
     whole = sar.detect(images, large, window=4096)
-    expected = sar.omnibus(values.astype(np.float64), L, ALPHA)
+    expected = omnibus.omnibus(values.astype(np.float64), L, ALPHA)
     for name in ("change_map", "change_mask", "change_date"):
         assert np.array_equal(read(result[name]), read(whole[name]), equal_nan=True), name
     with rasterio.open(result["change_map"]) as change_map:
         assert change_map.dtypes == ("float32",) and change_map.crs == "EPSG:32631"
-        assert change_map.transform == TRANSFORM and change_map.shape == (200, 260)
+        assert change_map.transform == SAR_TRANSFORM and change_map.shape == (200, 260)
         assert change_map.tags()["DATES"].count(",") == 3
         probability = change_map.read(1)
     assert np.isnan(probability[5, 7]) and np.nanmin(probability) >= 0 and np.nanmax(probability) <= 1
@@ -356,10 +330,10 @@ def test_input_order_does_not_matter(series, tmp_path):
 
 def test_images_are_dated_by_sentinel1_names_when_untagged(tmp_path):
     rng = np.random.default_rng(8)
-    values = scene(rng, 2)
+    values = sar_scene(rng, 2)
     names = ["S1A_IW_GRDH_1SDV_20230113T054310_20230113T054335_046764_059B8F_0001.tif",
              "S1A_IW_GRDH_1SDV_20230101T054311_20230101T054336_046589_0595A1_8D4A.tif"]
-    images = [(name, write_image(tmp_path / name, values[i])) for i, name in enumerate(names)]
+    images = [(name, write_sar(tmp_path / name, values[i])) for i, name in enumerate(names)]
     result = sar.detect(images, tmp_path)
     assert [i["time"] for i in result["summary"]["images"]] == ["2023-01-01T05:43:11Z", "2023-01-13T05:43:10Z"]
 
@@ -370,7 +344,7 @@ def test_decibel_input_gives_the_same_result_as_linear(series, tmp_path):
     for i, (name, path) in enumerate(images):
         with rasterio.open(path) as dataset:
             when = dataset.tags()["ACQUISITION_DATE"]
-        decibel_images.append((name, write_image(tmp_path / f"db_{i}.tif", 10 * np.log10(values[i]),
+        decibel_images.append((name, write_sar(tmp_path / f"db_{i}.tif", 10 * np.log10(values[i]),
                                                   datetime.fromisoformat(when.replace("Z", "+00:00")))))
     linear, decibels = tmp_path / "linear", tmp_path / "decibels"
     linear.mkdir(), decibels.mkdir()
@@ -382,7 +356,7 @@ def test_decibel_input_gives_the_same_result_as_linear(series, tmp_path):
 
 def test_decibels_given_as_linear_and_linear_as_decibels_are_refused(series, tmp_path):
     images, values = series
-    decibels = [(f"db{i}.tif", write_image(tmp_path / f"db{i}.tif", 10 * np.log10(values[i]),
+    decibels = [(f"db{i}.tif", write_sar(tmp_path / f"db{i}.tif", 10 * np.log10(values[i]),
                                            START + timedelta(days=i))) for i in range(2)]
     with pytest.raises(InputError, match="db0.tif.*negative.*units=dB"):
         sar.detect(decibels, tmp_path)
@@ -392,17 +366,17 @@ def test_decibels_given_as_linear_and_linear_as_decibels_are_refused(series, tmp
 
 def test_images_on_another_grid_are_read_on_the_first_images_grid(tmp_path):
     rng = np.random.default_rng(9)
-    values = scene(rng, 2, shape=(120, 120))
-    early = write_image(tmp_path / "early.tif", values[0], START)
+    values = sar_scene(rng, 2, shape=(120, 120))
+    early = write_sar(tmp_path / "early.tif", values[0], START)
     # The later image is 10 pixels wider on the left: its pixel (r, c + 10) is the early image's (r, c).
     shifted = np.full((2, 120, 130), np.nan, dtype=np.float32)
     shifted[:, :, 10:] = values[1]
-    late = write_image(tmp_path / "late.tif", shifted, START + timedelta(days=12),
-                       transform=TRANSFORM @ Affine.translation(-10, 0))
+    late = write_sar(tmp_path / "late.tif", shifted, START + timedelta(days=12),
+                       transform=SAR_TRANSFORM @ Affine.translation(-10, 0))
     result = sar.detect([("late", late), ("early", early)], tmp_path)
-    expected = sar.omnibus(values.astype(np.float64), L, ALPHA)
+    expected = omnibus.omnibus(values.astype(np.float64), L, ALPHA)
     assert np.allclose(read(result["change_map"]), 1 - expected.p, atol=1e-6)
-    assert rasters.Grid.of(rasterio.open(result["change_map"])).same_as(rasters.Grid.of(rasterio.open(early)))
+    assert Grid.of(rasterio.open(result["change_map"])).same_as(Grid.of(rasterio.open(early)))
 
 
 def test_event_date_and_logratio_write_log_ratios(series, tmp_path):
@@ -442,32 +416,32 @@ def test_one_image_is_refused(series, tmp_path):
 ])
 def test_mismatched_polarisations_are_refused(series, tmp_path, descriptions, count, message):
     images, values = series
-    odd = write_image(tmp_path / "odd.tif", values[1][:count], START + timedelta(days=100), descriptions)
+    odd = write_sar(tmp_path / "odd.tif", values[1][:count], START + timedelta(days=100), descriptions)
     with pytest.raises(InputError, match=f"odd.tif: .*{message}"):
         sar.detect([images[0], ("odd.tif", odd)], tmp_path)
 
 
 def test_unnamed_bands_are_taken_as_vv_then_vh(series, tmp_path):
     images, values = series
-    unnamed = write_image(tmp_path / "unnamed.tif", values[1], START + timedelta(days=12), descriptions=None)
+    unnamed = write_sar(tmp_path / "unnamed.tif", values[1], START + timedelta(days=12), descriptions=None)
     result = sar.detect([images[0], ("unnamed.tif", unnamed)], tmp_path)
     assert result["summary"]["valid_pixels"] > 0
 
 
 def test_non_overlapping_stacks_are_refused(series, tmp_path):
     images, values = series
-    far_away = write_image(tmp_path / "far.tif", values[1], START + timedelta(days=12),
-                           transform=TRANSFORM @ Affine.translation(10000, 0))
+    far_away = write_sar(tmp_path / "far.tif", values[1], START + timedelta(days=12),
+                           transform=SAR_TRANSFORM @ Affine.translation(10000, 0))
     with pytest.raises(InputError, match="far.tif: .*does not overlap"):
         sar.detect([images[0], ("far.tif", far_away)], tmp_path)
 
 
 def test_undated_and_same_time_images_are_refused(series, tmp_path):
     images, values = series
-    undated = write_image(tmp_path / "undated.tif", values[1])
+    undated = write_sar(tmp_path / "undated.tif", values[1])
     with pytest.raises(InputError, match="undated.tif: no acquisition time"):
         sar.detect([images[0], ("undated.tif", undated)], tmp_path)
-    twin = write_image(tmp_path / "twin.tif", values[1], START)
+    twin = write_sar(tmp_path / "twin.tif", values[1], START)
     with pytest.raises(InputError, match="same acquisition time"):
         sar.detect([images[0], ("twin.tif", twin)], tmp_path)
 
@@ -479,16 +453,17 @@ def test_undated_and_same_time_images_are_refused(series, tmp_path):
 ])
 def test_bad_parameters_name_the_parameter(series, tmp_path, options, parameter):
     images, _ = series
-    with pytest.raises(sar.ParameterError) as error:
+    with pytest.raises(InputError) as error:
         sar.detect(images, tmp_path, **options)
-    assert error.value.parameter == parameter
+    assert error.value.input == parameter
 
 
 def test_zipped_products_are_calibrated_onto_the_common_grid(series, tmp_path, monkeypatch):
-    """The SAFE path, with sentinel1's reading and calibration replaced by stand-ins."""
+    """The SAFE path, with Sentinel-1 reading and calibration replaced by stand-ins."""
     from types import SimpleNamespace
 
-    from candela import sentinel1
+    from candela.conversion import grd2tiff
+    from candela.safe import sentinel1
 
     images, values = series
     product_zip = tmp_path / "S1A_IW_GRDH_1SDV_20221220T054312_20221220T054337_046414_058F31_1234.zip"
@@ -503,11 +478,11 @@ def test_zipped_products_are_calibrated_onto_the_common_grid(series, tmp_path, m
 
     def calibrate(product, destination, *, crs=None, resolution=10.0, grid=None, progress=None):
         calls.append(grid)
-        write_image(destination, values[0] * 1.0, product.start_time)
+        write_sar(destination, values[0] * 1.0, product.start_time)
         return {"path": str(destination)}
 
     monkeypatch.setattr(sentinel1, "read_product", read_product)
-    monkeypatch.setattr(sentinel1, "calibrate", calibrate)
+    monkeypatch.setattr(grd2tiff, "calibrate", calibrate)
     result = sar.detect([images[1], ("product.zip", product_zip)], tmp_path)
     # The product is the earliest image: calibrated on its own grid, and the reference.
     assert calls == [None]
@@ -518,7 +493,7 @@ def test_zipped_products_are_calibrated_onto_the_common_grid(series, tmp_path, m
         path=path, polarisations=("VV", "VH"), start_time=START + timedelta(days=100)))
     sar.detect([images[0], ("later.zip", later)], tmp_path)
     crs, transform, width, height = calls[-1]
-    assert (transform, width, height) == (TRANSFORM, 260, 200) and crs == "EPSG:32631"
+    assert (transform, width, height) == (SAR_TRANSFORM, 260, 200) and crs == "EPSG:32631"
     monkeypatch.setattr(sentinel1, "read_product", lambda path, max_pixels: SimpleNamespace(
         path=path, polarisations=("HH", "HV"), start_time=START))
     with pytest.raises(InputError, match="later.zip: .*VV and VH are needed"):
@@ -526,12 +501,12 @@ def test_zipped_products_are_calibrated_onto_the_common_grid(series, tmp_path, m
 
 
 def test_quicklook_preview_averages_cells_whatever_the_windows():
-    grid = rasters.Grid(rasterio.crs.CRS.from_epsg(32631), TRANSFORM, 25, 31)
+    grid = Grid(rasterio.crs.CRS.from_epsg(32631), SAR_TRANSFORM, 25, 31)
     values = np.random.default_rng(11).random((31, 25)).astype(np.float32)
     values[4, 4] = np.nan
-    preview = rasters.Preview(grid, size=10)
+    preview = Preview(grid, size=10)
     assert preview.factor == 4 and preview.sums.shape == (8, 7)
-    for window in rasters.windows(25, 31, 7):
+    for window in windows(25, 31, 7):
         rows, cols = window.toslices()
         preview.add(values[rows, cols], window)
     padded = np.full((32, 28), np.nan)

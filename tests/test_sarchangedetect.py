@@ -9,11 +9,11 @@ import rasterio
 import requests
 from owslib.wps import WebProcessingService, monitorExecution
 
-from candela.rasters import Grid
-from test_live import live, open_remote_raster  # noqa: F401  (the live server fixture)
-from test_sar import scene, write_image
-from test_wps import NS, data_inputs, exception_text, execute_xml, kvp, output_path, outputs_of, post
-from wpsschema import assert_valid
+from candela.rasters.grid import Grid
+from helpers.live import open_remote_raster
+from helpers.rasters import sar_scene, write_sar
+from helpers.schemas import assert_valid
+from helpers.wps import NS, data_inputs, exception_text, execute_xml, kvp, output_path, outputs_of, post
 
 START = datetime(2023, 3, 2, 5, 43, 11, tzinfo=timezone.utc)
 OUTPUTS = ("change_map", "change_mask", "change_date", "summary", "quicklook")
@@ -22,8 +22,8 @@ OUTPUTS = ("change_map", "change_mask", "change_date", "summary", "quicklook")
 def write_series(folder, k=3, seed=0):
     """k small dated VV+VH images in ``folder`` (the top-left block changes from image 2)."""
     folder.mkdir(parents=True, exist_ok=True)
-    values = scene(np.random.default_rng(seed), k, shape=(64, 96), change_at=2)
-    return [write_image(folder / f"s1_{i}.tif", values[i], START + timedelta(days=12 * i)) for i in range(k)], values
+    values = sar_scene(np.random.default_rng(seed), k, shape=(64, 96), change_at=2)
+    return [write_sar(folder / f"s1_{i}.tif", values[i], START + timedelta(days=12 * i)) for i in range(k)], values
 
 
 @pytest.fixture(scope="module")
@@ -117,11 +117,11 @@ def test_bad_inputs_are_reported_naming_the_input(wps, series, data_root):
     paths, values = series
     odd = data_root / "sar-odd"
     odd.mkdir(exist_ok=True)
-    hh = write_image(odd / "hh.tif", values[1], START + timedelta(days=5), descriptions=("HH", "HV"))
-    vv = write_image(odd / "vv.tif", values[1][:1], START + timedelta(days=5), descriptions=("VV",))
-    far = write_image(odd / "far.tif", values[1], START + timedelta(days=5),
+    hh = write_sar(odd / "hh.tif", values[1], START + timedelta(days=5), descriptions=("HH", "HV"))
+    vv = write_sar(odd / "vv.tif", values[1][:1], START + timedelta(days=5), descriptions=("VV",))
+    far = write_sar(odd / "far.tif", values[1], START + timedelta(days=5),
                       transform=rasterio.Affine(10, 0, 900000, 0, -10, 5000000))
-    decibels = write_image(odd / "db.tif", 10 * np.log10(values[1]), START + timedelta(days=5))
+    decibels = write_sar(odd / "db.tif", 10 * np.log10(values[1]), START + timedelta(days=5))
     first = ("images_ref", str(paths[0]))
     cases = [
         ([first], "images", "at least two images"),

@@ -14,12 +14,12 @@ from xml.sax.saxutils import escape
 
 import pytest
 
-from candela.fetch import FETCH_FAILED
-from candela.synthetic import write_product
+from candela.references.download import FETCH_FAILED
+from candela.datasets.synthetic_s2 import write_product
 from processes.job import Job, OutsideJobFolders
-from test_wps import NS, exception_text, execute_xml, output_path, outputs_of, post
+from helpers.schemas import assert_valid
 from helpers.webserver import body, serving
-from wpsschema import assert_valid
+from helpers.wps import NS, exception_text, execute_xml, failed_text, output_path, outputs_of, post
 
 
 @pytest.fixture(scope="module")
@@ -44,12 +44,6 @@ def web(tmp_path_factory):
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}", folder
     server.shutdown()
-
-
-def failed_text(response):
-    doc = assert_valid(response.data)
-    assert doc.xpath("//wps:ProcessFailed", namespaces=NS) or doc.xpath("/ows:ExceptionReport", namespaces=NS)
-    return exception_text(doc)
 
 
 def extract_info(wps, *inputs):

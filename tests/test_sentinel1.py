@@ -2,8 +2,9 @@
 
 The real product's ``measurement/`` folder is empty: a module fixture extracts it to a
 temporary folder and writes uint16 DN rasters of the annotated size there
-(:mod:`candela.synthetic_s1`), with blocks of known DNs at known lines and pixels. Expected
-values are computed here independently of :mod:`candela.sentinel1`: from the XML elements,
+(:mod:`candela.datasets.synthetic_s1`), with blocks of known DNs at known lines and pixels. Expected
+values are computed here independently of :mod:`candela.safe.sentinel1` and
+:mod:`candela.conversion`: from the XML elements,
 with plain loops.
 """
 
@@ -19,14 +20,15 @@ from rasterio.warp import transform as warp_transform
 from rasterio.windows import Window
 from shapely.geometry import Point, Polygon
 
-from candela import sentinel1, synthetic_s1
-from candela.archive import extract_zip
+from candela.datasets import synthetic_s1
+from candela.conversion import calibration, geocoding, grd2tiff
 from candela.errors import InputError
-from candela.sentinel2 import parse_xml
+from candela.safe import sentinel1
+from candela.safe.archive import extract_zip
+from candela.safe.xml import parse_xml
+from helpers.paths import SENTINEL1_NAME, sentinel1_zip
 
-from conftest import shared_path
-
-NAME = "S1A_IW_GRDH_1SDV_20210119T031653_20210119T031718_036201_043ED0_8255"
+NAME = SENTINEL1_NAME
 STEMS = {
     "VV": "s1a-iw-grd-vv-20210119t031653-20210119t031718-036201-043ed0-001",
     "VH": "s1a-iw-grd-vh-20210119t031653-20210119t031718-036201-043ed0-002",
@@ -43,14 +45,10 @@ BACKGROUND = synthetic_s1.BACKGROUND
 RESOLUTION = 300.0
 
 
-def real_zip():
-    return shared_path("data", "sentinel1", NAME + ".zip")
-
-
 @pytest.fixture(scope="module")
 def safe(tmp_path_factory):
     """A copy of the real product with synthetic measurement rasters (module-wide: do not modify)."""
-    folder = extract_zip(real_zip(), tmp_path_factory.mktemp("s1"))
+    folder = extract_zip(sentinel1_zip(), tmp_path_factory.mktemp("s1"))
     safe = folder / f"{NAME}.SAFE"
     synthetic_s1.write_grd_measurements(safe, pattern=PATTERN)
     return safe
@@ -65,7 +63,7 @@ def product(safe):
 def calibrated(product, tmp_path_factory):
     """The product calibrated and geocoded at 300 m on its own grid: (result, data, progress calls)."""
     calls = []
-    result = sentinel1.calibrate(product, tmp_path_factory.mktemp("out") / "sigma0.tif", resolution=RESOLUTION,
+    result = grd2tiff.calibrate(product, tmp_path_factory.mktemp("out") / "sigma0.tif", resolution=RESOLUTION,
                                  progress=lambda fraction, message: calls.append((fraction, message)))
     with rasterio.open(result["path"]) as dataset:
         data = dataset.read()
@@ -76,7 +74,7 @@ def calibrated(product, tmp_path_factory):
 def xml():
     """The real product's XML documents, parsed: {(kind, polarisation): root}."""
     documents = {}
-    with zipfile.ZipFile(real_zip()) as archive:
+    with zipfile.ZipFile(sentinel1_zip()) as archive:
         for polarisation, stem in STEMS.items():
             for kind, name in (("annotation", f"annotation/{stem}.xml"),
                                ("calibration", f"annotation/calibration/calibration-{stem}.xml"),
@@ -184,7 +182,7 @@ def value_at(data, band, col, row):
 
 
 def test_reads_the_real_metadata_from_the_zip():
-    product = sentinel1.read_product(real_zip(), require_measurements=False)
+    product = sentinel1.read_product(sentinel1_zip(), require_measurements=False)
     assert product.product_id == NAME
     assert (product.mission, product.mode, product.product_type) == ("S1A", "IW", "GRD")
     assert product.polarisations == ("VV", "VH")
@@ -216,14 +214,14 @@ def test_reads_the_real_metadata_from_the_zip():
 
 
 def test_gcps_are_pixel_centres_of_the_grid(xml):
-    product = sentinel1.read_product(real_zip(), require_measurements=False)
+    product = sentinel1.read_product(sentinel1_zip(), require_measurements=False)
     gcps = {(g.row, g.col): (g.x, g.y) for g in product.measurement("VV").gcps}
     assert gcps[(0.5, 0.5)] == grid_point(xml, 0, 0)
     assert gcps[(HEIGHT - 0.5, WIDTH - 0.5)] == grid_point(xml, HEIGHT - 1, WIDTH - 1)
 
 
 def test_footprint_is_the_grid_outline(xml):
-    product = sentinel1.read_product(real_zip(), require_measurements=False)
+    product = sentinel1.read_product(sentinel1_zip(), require_measurements=False)
     area = sentinel1.footprint(product)
     corners = [grid_point(xml, line, pixel) for line, pixel in
                ((0, 0), (0, WIDTH - 1), (HEIGHT - 1, WIDTH - 1), (HEIGHT - 1, 0))]
@@ -235,7 +233,7 @@ def test_footprint_is_the_grid_outline(xml):
 
 
 def test_product_grid_is_utm_and_snapped(product, xml):
-    crs, transform, width, height = sentinel1.product_grid(product, resolution=RESOLUTION)
+    crs, transform, width, height = geocoding.product_grid(product, resolution=RESOLUTION)
     assert crs == CRS.from_epsg(32736)  # 33.6 E, 18 S
     assert (transform.a, transform.e) == (RESOLUTION, -RESOLUTION)
     assert transform.c % RESOLUTION == 0 and transform.f % RESOLUTION == 0
@@ -246,9 +244,9 @@ def test_product_grid_is_utm_and_snapped(product, xml):
     assert transform.c + width * RESOLUTION - RESOLUTION < right <= transform.c + width * RESOLUTION
     assert transform.f - height * RESOLUTION <= bottom < transform.f - height * RESOLUTION + RESOLUTION
     with pytest.raises(InputError, match="projected"):
-        sentinel1.product_grid(product, crs="EPSG:4326")
+        geocoding.product_grid(product, crs="EPSG:4326")
     with pytest.raises(InputError, match="resolution"):
-        sentinel1.product_grid(product, resolution=-10)
+        geocoding.product_grid(product, resolution=-10)
 
 
 # --- Errors ---------------------------------------------------------------------------------
@@ -274,7 +272,7 @@ def test_refuses_what_is_not_a_sentinel1_grd_product(tmp_path):
 
 
 def test_refuses_an_slc_product(tmp_path):
-    folder = extract_zip(real_zip(), tmp_path)
+    folder = extract_zip(sentinel1_zip(), tmp_path)
     for path in (folder / f"{NAME}.SAFE" / "annotation").rglob("*.xml"):
         path.rename(path.with_name(path.name.replace("-grd-", "-slc-")))
     with pytest.raises(InputError, match="not a Sentinel-1 GRD product .it is a SLC product"):
@@ -283,7 +281,7 @@ def test_refuses_an_slc_product(tmp_path):
 
 def test_refuses_a_product_without_its_measurement_rasters(tmp_path, safe):
     with pytest.raises(InputError, match="VV measurement raster is missing"):
-        sentinel1.read_product(real_zip())
+        sentinel1.read_product(sentinel1_zip())
     copy = tmp_path / safe.name
     shutil.copytree(safe, copy)
     (copy / "measurement" / f"{STEMS['VH']}.tiff").unlink()
@@ -291,9 +289,9 @@ def test_refuses_a_product_without_its_measurement_rasters(tmp_path, safe):
         sentinel1.read_product(copy)
     product = sentinel1.read_product(copy, require_measurements=False)
     with pytest.raises(InputError, match="VH measurement raster is missing"):
-        sentinel1.calibrate(product, tmp_path / "out.tif")
+        grd2tiff.calibrate(product, tmp_path / "out.tif")
     with pytest.raises(InputError, match="VH measurement raster is missing"):
-        sentinel1.sigma0(product, "VH", Window(0, 0, 10, 10))
+        calibration.sigma0(product, "VH", Window(0, 0, 10, 10))
 
 
 def test_refuses_a_measurement_of_the_wrong_size(tmp_path, safe):
@@ -308,7 +306,7 @@ def test_refuses_a_measurement_of_the_wrong_size(tmp_path, safe):
 
 
 def test_refuses_a_product_without_vv(tmp_path):
-    folder = extract_zip(real_zip(), tmp_path)
+    folder = extract_zip(sentinel1_zip(), tmp_path)
     for path in (folder / f"{NAME}.SAFE" / "annotation").rglob("*vv*.xml"):
         path.unlink()
     with pytest.raises(InputError, match="no VV measurement"):
@@ -316,7 +314,7 @@ def test_refuses_a_product_without_vv(tmp_path):
 
 
 def test_refuses_metadata_with_a_doctype(tmp_path):
-    folder = extract_zip(real_zip(), tmp_path)
+    folder = extract_zip(sentinel1_zip(), tmp_path)
     path = folder / f"{NAME}.SAFE" / "annotation" / "calibration" / f"calibration-{STEMS['VV']}.xml"
     text = path.read_text()
     path.write_text(text.replace("<calibration>", '<!DOCTYPE calibration [<!ENTITY x "1">]>\n<calibration>', 1))
@@ -341,9 +339,9 @@ def window_around(line, pixel):
 def test_luts_and_sigma0_match_the_formula_at_sample_points(product, xml, polarisation):
     for line, pixel in POINTS:
         window, (row, col) = window_around(line, pixel)
-        a = sentinel1.calibration_lut(product, polarisation, window)
-        noise = sentinel1.noise_lut(product, polarisation, window)
-        values = sentinel1.sigma0(product, polarisation, window)
+        a = calibration.calibration_lut(product, polarisation, window)
+        noise = calibration.noise_lut(product, polarisation, window)
+        values = calibration.sigma0(product, polarisation, window)
         assert a.shape == noise.shape == values.shape == (window.height, window.width)
         assert values.dtype == np.float32
         where = f"{polarisation} at line {line}, pixel {pixel}"
@@ -359,8 +357,8 @@ def test_luts_and_sigma0_match_the_formula_at_sample_points(product, xml, polari
 def test_a_large_window_matches_the_formula_inside(product, xml):
     # Spans the vector line 674 and the IW1 | IW2 edge (8742 | 8743), and the dark block.
     window = Window(7000, 600, 2000, 150)
-    values = sentinel1.sigma0(product, "VV", window)
-    a = sentinel1.calibration_lut(product, "VV", window)
+    values = calibration.sigma0(product, "VV", window)
+    a = calibration.calibration_lut(product, "VV", window)
     for line, pixel in [(600, 7000), (673, 8742), (674, 8743), (700, 7500), (749, 8999), (674, 8000)]:
         row, col = line - 600, pixel - 7000
         assert a[row, col] == pytest.approx(calibration_by_hand(xml, "VV", line, pixel), rel=1e-6)
@@ -368,18 +366,18 @@ def test_a_large_window_matches_the_formula_inside(product, xml):
 
 
 def test_noise_above_the_signal_gives_zero_and_dn_zero_gives_nan(product):
-    dark = sentinel1.sigma0(product, "VV", Window(100, 3000, 400, 400))
+    dark = calibration.sigma0(product, "VV", Window(100, 3000, 400, 400))
     assert np.all(dark == 0)  # 25**2 is below the near-range noise, about 2300
-    nodata = sentinel1.sigma0(product, "VV", Window(12490, 8590, 420, 220))
+    nodata = calibration.sigma0(product, "VV", Window(12490, 8590, 420, 220))
     assert np.isnan(nodata[10:-10, 10:-10]).all()
     assert np.isfinite(nodata[:10]).all() and np.isfinite(nodata[:, :10]).all()
 
 
 def test_window_outside_the_image_is_refused(product):
     with pytest.raises(ValueError):
-        sentinel1.calibration_lut(product, "VV", Window(WIDTH - 5, 0, 10, 10))
+        calibration.calibration_lut(product, "VV", Window(WIDTH - 5, 0, 10, 10))
     with pytest.raises(InputError, match="no HH measurement"):
-        sentinel1.sigma0(product, "HH", Window(0, 0, 10, 10))
+        calibration.sigma0(product, "HH", Window(0, 0, 10, 10))
 
 
 def test_reads_the_measurements_through_the_zip(tmp_path, safe, product):
@@ -388,8 +386,8 @@ def test_reads_the_measurements_through_the_zip(tmp_path, safe, product):
     assert from_zip.measurement("VH").path.startswith("/vsizip/")
     window = Window(12500, 7700, 700, 500)
     for polarisation in ("VV", "VH"):
-        np.testing.assert_array_equal(sentinel1.sigma0(from_zip, polarisation, window),
-                                      sentinel1.sigma0(product, polarisation, window))
+        np.testing.assert_array_equal(calibration.sigma0(from_zip, polarisation, window),
+                                      calibration.sigma0(product, polarisation, window))
 
 
 def test_default_pattern_depends_on_the_seed_only():
@@ -407,7 +405,7 @@ def test_multilook_averages_and_ignores_nan():
     values = rng.random((37, 101)).astype(np.float32)
     values[rng.random(values.shape) < 0.3] = np.nan
     values[:8, :8] = np.nan
-    looked = sentinel1.multilook(values, 4)
+    looked = calibration.multilook(values, 4)
     assert looked.shape == (10, 26)
     for i in range(10):
         for j in range(26):
@@ -435,7 +433,7 @@ def test_calibrated_file(calibrated, product, xml):
         assert tuple(dataset.transform)[:6] == result["transform"]
     assert (result["crs"], result["polarisations"]) == ("EPSG:32736", ["VV", "VH"])
     assert result["acquisition_time"] == "2021-01-19T03:16:53.799379Z"
-    assert (result["width"], result["height"]) == sentinel1.product_grid(product, resolution=RESOLUTION)[2:]
+    assert (result["width"], result["height"]) == geocoding.product_grid(product, resolution=RESOLUTION)[2:]
     fractions = [fraction for fraction, _ in calls]
     assert fractions == sorted(fractions) and fractions[0] >= 0 and fractions[-1] == 1.0
     # Every value is a power (>= 0) or no data; the valid area is the footprint's.
@@ -491,7 +489,7 @@ def test_calibrates_onto_a_given_grid(product, xml, tmp_path):
     (x,), (y,) = warp_transform("EPSG:4326", "EPSG:32736", [lon], [lat])
     # A 100 m grid of 20 km around the first block, not aligned on round coordinates.
     transform = rasterio.Affine(100.0, 0.0, x - 10025.0, 0.0, -100.0, y + 9975.0)
-    result = sentinel1.calibrate(product, tmp_path / "grid.tif", grid=("EPSG:32736", transform, 201, 201))
+    result = grd2tiff.calibrate(product, tmp_path / "grid.tif", grid=("EPSG:32736", transform, 201, 201))
     with rasterio.open(result["path"]) as dataset:
         assert dataset.transform == transform and (dataset.width, dataset.height) == (201, 201)
         data = dataset.read(1)
@@ -503,7 +501,7 @@ def test_calibrates_onto_a_given_grid(product, xml, tmp_path):
     assert cols.mean() + 0.5 == pytest.approx(100.25, abs=0.3)
     far = rasterio.Affine(100.0, 0.0, x + 500000.0, 0.0, -100.0, y)
     with pytest.raises(InputError, match="does not overlap"):
-        sentinel1.calibrate(product, tmp_path / "far.tif", grid=("EPSG:32736", far, 100, 100))
+        grd2tiff.calibrate(product, tmp_path / "far.tif", grid=("EPSG:32736", far, 100, 100))
 
 
 def test_calibrates_at_full_resolution_on_a_small_grid(product, xml, tmp_path):
@@ -511,7 +509,7 @@ def test_calibrates_at_full_resolution_on_a_small_grid(product, xml, tmp_path):
     lon, lat = grid_point(xml, *NODES[0])
     (x,), (y,) = warp_transform("EPSG:4326", "EPSG:32736", [lon], [lat])
     transform = rasterio.Affine(10.0, 0.0, math.floor(x / 10) * 10 - 8000, 0.0, -10.0, math.floor(y / 10) * 10 + 8000)
-    result = sentinel1.calibrate(product, tmp_path / "fine.tif", grid=("EPSG:32736", transform, 1600, 1600))
+    result = grd2tiff.calibrate(product, tmp_path / "fine.tif", grid=("EPSG:32736", transform, 1600, 1600))
     with rasterio.open(result["path"]) as dataset:
         data = dataset.read(1)
     # The block's centre lies half a pixel before the grid point in lines and pixels (a

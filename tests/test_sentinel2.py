@@ -14,12 +14,13 @@ from rasterio.crs import CRS
 from rasterio.warp import transform as warp_transform
 from shapely.geometry import Point
 
-from candela import sentinel2, synthetic
-from candela.archive import extract_zip
+from candela.datasets import synthetic_s2
 from candela.errors import InputError
-from candela.sentinel2 import BANDS, read_product, read_product_info
+from candela.safe import container, sentinel2, xml
+from candela.safe.archive import extract_zip
+from candela.safe.sentinel2 import BANDS, read_product, read_product_info
 
-from conftest import shared_path
+from helpers.paths import shared_path
 
 WHEN = datetime(2021, 6, 14, 10, 30, 31, 24000, tzinfo=timezone.utc)
 L2A_BANDS = ["B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09", "B11", "B12", "SCL"]
@@ -28,7 +29,7 @@ REAL = ("data", "sentinel2", "S2A_MSIL2A_20221005T115411_N0400_R023_T29UNU_20221
 
 @pytest.fixture(scope="module")
 def l2a(tmp_path_factory):
-    return synthetic.write_product(
+    return synthetic_s2.write_product(
         tmp_path_factory.mktemp("l2a"), level="L2A", tile="T32TQM", sensing_time=WHEN,
         baseline="04.00", seed=3, cloud_fraction=0.25, crs_epsg=32632, ulx=699960, uly=5000040,
     )
@@ -36,7 +37,7 @@ def l2a(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def l1c(tmp_path_factory):
-    return synthetic.write_product(
+    return synthetic_s2.write_product(
         tmp_path_factory.mktemp("l1c"), level="L1C", tile="T31TCJ", sensing_time=WHEN,
         baseline="03.01", seed=1, spacecraft="Sentinel-2B",
     )
@@ -44,7 +45,7 @@ def l1c(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def l2a_zip(tmp_path_factory):
-    return synthetic.write_product(
+    return synthetic_s2.write_product(
         tmp_path_factory.mktemp("zip"), level="L2A", tile="T32TQM", sensing_time=WHEN,
         baseline="04.00", seed=3, cloud_fraction=0.25, crs_epsg=32632, ulx=699960, uly=5000040, zipped=True,
     )
@@ -89,7 +90,7 @@ def test_l2a_metadata_round_trip(l2a):
     assert product.sensing_time.tzinfo is not None
     assert product.processing_baseline == "04.00"
     assert product.tile_id == "32TQM"
-    assert product.cloud_cover == pytest.approx(synthetic.Scene(120, 3, 0.25).cloud_cover())
+    assert product.cloud_cover == pytest.approx(synthetic_s2.Scene(120, 3, 0.25).cloud_cover())
     assert 15 < product.cloud_cover < 40
     assert product.crs == CRS.from_epsg(32632)
     assert product.quantification == 10000
@@ -123,7 +124,7 @@ def test_l2a_band_files_and_values(l2a):
             assert dataset.transform == product.transform(resolution)
             assert dataset.crs == product.crs
             assert dataset.shape == product.shape(resolution)
-        expected = synthetic.expected_reflectance(band, resolution, seed=3, cloud_fraction=0.25)
+        expected = synthetic_s2.expected_reflectance(band, resolution, seed=3, cloud_fraction=0.25)
         np.testing.assert_array_equal(reflectance(path, product.offsets[band]), expected)
 
 
@@ -141,7 +142,7 @@ def test_l2a_scene_classification(l2a):
     for resolution in (20, 60):
         with rasterio.open(product.band_path("SCL", resolution)) as dataset:
             scl = dataset.read(1)
-        np.testing.assert_array_equal(scl, synthetic.expected_scl(resolution, seed=3, cloud_fraction=0.25))
+        np.testing.assert_array_equal(scl, synthetic_s2.expected_scl(resolution, seed=3, cloud_fraction=0.25))
         assert {0, 3, 4, 8, 9, 10} <= set(np.unique(scl).tolist())
     b02 = reflectance(product.band_path("B02", 20), -1000)
     assert np.array_equal(np.isnan(b02), scl_20(product) == 0)
@@ -163,7 +164,7 @@ def test_l2a_band_falls_back_to_native_resolution(l2a):
 
 
 def test_l2a_only_some_resolutions(tmp_path):
-    safe = synthetic.write_product(tmp_path, resolutions=(60,), bands=("B02", "B8A"))
+    safe = synthetic_s2.write_product(tmp_path, resolutions=(60,), bands=("B02", "B8A"))
     product = read_product(safe)
     assert product.available_bands() == ["B02", "B8A", "SCL"]
     assert product.band_path("B8A", 60).name.endswith("_B8A_60m.jp2")
@@ -199,7 +200,7 @@ def test_l1c_one_file_per_band(l1c):
         native = sentinel2.NATIVE_RESOLUTION[band]
         with rasterio.open(path) as dataset:
             assert dataset.transform == product.transform(native)
-    expected = synthetic.expected_reflectance("B12", 20, seed=1)
+    expected = synthetic_s2.expected_reflectance("B12", 20, seed=1)
     np.testing.assert_array_equal(reflectance(product.band_path("B12", 20), 0), expected)
 
 
@@ -239,8 +240,8 @@ def test_zip_info_of_a_folder_reads_the_folder(l1c):
 
 
 def test_zip_info_refuses_oversized_metadata(tmp_path, monkeypatch):
-    zipped = synthetic.write_product(tmp_path, zipped=True)
-    monkeypatch.setattr(sentinel2, "MAX_XML_BYTES", 1000)
+    zipped = synthetic_s2.write_product(tmp_path, zipped=True)
+    monkeypatch.setattr(container, "MAX_XML_BYTES", 1000)
     with pytest.raises(InputError, match="larger than"):
         read_product_info(zipped)
 
@@ -251,6 +252,16 @@ def test_zip_without_product_is_refused(tmp_path):
     with zipfile.ZipFile(tmp_path / "x.zip", "w") as archive:
         archive.writestr("folder/readme.txt", "hello")
     with pytest.raises(InputError, match="not a Sentinel-2 product"):
+        read_product_info(tmp_path / "x.zip")
+
+
+def test_zip_of_several_products_is_refused(tmp_path):
+    import zipfile
+
+    with zipfile.ZipFile(tmp_path / "x.zip", "w") as archive:
+        archive.writestr("A.SAFE/MTD_MSIL2A.xml", "<a/>")
+        archive.writestr("B.SAFE/MTD_MSIL1C.xml", "<b/>")
+    with pytest.raises(InputError, match="several SAFE products"):
         read_product_info(tmp_path / "x.zip")
 
 
@@ -367,7 +378,7 @@ def test_external_entity_is_not_expanded(l2a, tmp_path):
     document = xxe_document(secret).encode()
 
     # The parser itself never reads the file ...
-    root = etree.fromstring(document, sentinel2.xml_parser())
+    root = etree.fromstring(document, xml.xml_parser())
     assert b"TOP-SECRET-TOKEN" not in etree.tostring(root)
     # ... and documents with a DOCTYPE are refused anyway.
     safe = copy_product(l2a, tmp_path)
@@ -386,7 +397,7 @@ def test_internal_entity_bomb_is_refused():
     ).encode()
     # libxml2 may stop it as malformed before the DOCTYPE check: refused either way, unexpanded.
     with pytest.raises(InputError, match="DOCTYPE|not well-formed") as caught:
-        sentinel2.parse_xml(document, "MTD_MSIL2A.xml")
+        xml.parse_xml(document, "MTD_MSIL2A.xml")
     assert "aaaa" not in str(caught.value)
 
 

@@ -62,7 +62,7 @@ def test_an_unreadable_document_still_ends_failed(wps_app, tmp_path):
     path = tmp_path / "job.xml"
     path.write_text(ACCEPTED[:200])  # cut short
     mark_failed(path, "The disk is full")
-    from wpsschema import assert_valid
+    from helpers.schemas import assert_valid
 
     doc = assert_valid(path.read_bytes())
     assert doc.xpath("//*[local-name()='ProcessFailed']") and "The disk is full" in path.read_text()

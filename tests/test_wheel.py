@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import ROOT
+from helpers.paths import ROOT
 from helpers.live import free_port
-from test_changedetect import landscape, paste, second_date, write
-from test_wps import NS, exception_text, execute_xml, outputs_of
-from wpsschema import assert_valid
+from helpers.rasters import landscape, paste, second_date, write_optical
+from helpers.schemas import assert_valid
+from helpers.wps import NS, exception_text, execute_xml, outputs_of
 
 pytestmark = [pytest.mark.live, pytest.mark.wheel]
 
@@ -136,8 +136,8 @@ def test_the_installed_server_runs_a_job_with_its_shipped_model_and_writes_nothi
     # Two dates of a scene under the default data root, named by relative path in the request.
     (data_folder / "data").mkdir()
     before = landscape((96, 112))
-    write(data_folder / "data" / "before.tif", before)
-    write(data_folder / "data" / "after.tif", paste(second_date(before), slice(30, 60), slice(40, 80)))
+    write_optical(data_folder / "data" / "before.tif", before)
+    write_optical(data_folder / "data" / "after.tif", paste(second_date(before), slice(30, 60), slice(40, 80)))
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     settings = tmp_path / "port.cfg"  # only the address: everything else is the packaged defaults

@@ -13,9 +13,8 @@ from lxml import etree
 from owslib.wps import WPSExecution
 
 from helpers.webserver import body, serving
-from test_wps import NS, data_inputs, exception_text, execute_xml, kvp, output_path, post, \
-    product_zip, wait_for_end  # noqa: F401  (fixture)
-from wpsschema import assert_valid
+from helpers.schemas import assert_valid
+from helpers.wps import NS, data_inputs, exception_text, execute_xml, kvp, output_path, post, wait_for_end
 
 
 def refused(response, code, locator):

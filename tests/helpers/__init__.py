@@ -1,1 +1,2 @@
-"""Helpers shared by tests: test-only processes and a test server."""
+"""Helpers shared by tests: paths and test configurations, WPS requests and schema checks,
+synthetic images, forked children for TensorFlow, test-only processes, and test servers."""

@@ -1,4 +1,5 @@
-"""Real server processes on 127.0.0.1 for tests: started, killed and restarted like a user's."""
+"""Real server processes on 127.0.0.1 for tests: started, killed and restarted like a user's;
+Execute requests sent to them, and the rasters they serve read back."""
 
 import os
 import signal
@@ -6,12 +7,17 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import requests
+from rasterio.io import MemoryFile
 
 from candela.jobs import FINAL, JobStore
-from conftest import ROOT, write_config
+from helpers.config import write_config
+from helpers.paths import ROOT
+from helpers.schemas import assert_valid
+from helpers.wps import execute_xml
 
 SERVE = ROOT / "tests" / "helpers" / "serve.py"
 
@@ -110,3 +116,26 @@ class LiveServer:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def submit(server, identifier, inputs, output="result", status=True):
+    """An Execute (async unless ``status`` is False); the job id from its status location."""
+    response = server.post(execute_xml(identifier, inputs, outputs=[(output, False)], status=status))
+    doc = assert_valid(response.content)
+    location = doc.get("statusLocation")
+    return (location.rsplit("/", 1)[1][:-4] if location else None), doc
+
+
+def status_doc(server, job_id):
+    """A job's status document, read from the server's disk and validated."""
+    return assert_valid((server.outputs / f"{job_id}.xml").read_bytes())
+
+
+@contextmanager
+def open_remote_raster(url):
+    """The raster at ``url``, read in memory. The MemoryFile must outlive the dataset: freed
+    early by the garbage collector, it leaves the dataset reading released memory."""
+    response = requests.get(url, timeout=30)
+    response.raise_for_status()
+    with MemoryFile(response.content) as memory, memory.open() as dataset:
+        yield dataset

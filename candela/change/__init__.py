@@ -1,0 +1,1 @@
+"""Change detectors: ChangeDetect on optical pairs, SAR time series tests, and figures of merit."""

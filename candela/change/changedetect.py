@@ -1,0 +1,228 @@
+"""Change probability between two dates from the distance between their encoded features.
+
+The chain, identical for both methods but for the features compared:
+
+1. Each image's bands are standardised by their own mean and standard deviation (over the
+   pixels valid in both images): radiometric differences between the dates (season,
+   illumination, atmosphere, L1C against L2A) mostly vanish.
+2. ``autoencoder``: both images go through the encoder (features on 2 x 2 pixel cells),
+   joined by each cell's mean standardised bands, and each feature channel is standardised
+   again per image. ``raw``: the standardised bands are the features (this is zCVA).
+3. The Euclidean distance between the two dates' features, per cell, is interpolated
+   bilinearly back to pixels.
+4. The distance becomes a probability of change. Most pixels of a pair do not change, so
+   the peak of the distribution of ``log(distance)`` is the no-change bulk: a normal curve
+   fitted to it (Efron's central matching) says how many of its deviations a distance lies
+   above it, and a logistic curve turns that into a probability
+   (:class:`~candela.change.mapping.ProbabilityMapping`).
+
+Statistics (band moments, feature moments and the distance histogram) come from a fixed
+sample of the image (:mod:`candela.change.statistics`), so the result is the same whatever
+the processing window.
+"""
+
+import time
+
+import numpy as np
+import rasterio
+
+from ..errors import InputError
+from ..learning.models import Model, load_model
+from ..rasters.env import gdal_threads
+from ..rasters.geotiff import float_profile
+from ..rasters.grid import Grid, aligned
+from ..rasters.quicklook import Preview
+from ..rasters.reading import MAX_PIXELS, band_indexes, open_raster, windows
+from .features import features_for
+from .pairs import ArrayPair, Pair, read_block
+from .statistics import encode, feature_distance, sample_statistics
+
+METHODS = ("autoencoder", "raw")
+DEFAULT_WINDOW = 1024
+#: GDAL's block cache while detecting (bytes): windows are read once, so a small cache is
+#: enough, and peak memory does not grow with the rasters (GDAL's default is 5 % of RAM).
+CACHE_BYTES = 128 * 2**20
+NODATA = np.float32(np.nan)
+
+
+def check_method(method):
+    method = (method or "autoencoder").strip().lower()
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
+    return method
+
+
+def detect(before, after, destination, method="autoencoder", model=None, window=DEFAULT_WINDOW, quicklook=None,
+           progress=None, max_pixels=MAX_PIXELS):
+    """Write the change probability between ``before`` and ``after`` as a GeoTIFF.
+
+    Parameters
+    ----------
+    before, after : str or Path
+        Rasters with the model's bands (named by their descriptions, else in the model's
+        order). ``after`` is resampled onto the grid of ``before`` when they differ.
+    destination : str or Path
+        The float32 GeoTIFF to write, on the grid of ``before``: probability of change in
+        [0, 1], NaN where either image has no data.
+    method : {'autoencoder', 'raw'}
+    model : Model or str, optional
+        A :class:`~candela.learning.models.Model` or a model id (default
+        :data:`~candela.learning.models.DEFAULT_MODEL`). ``raw`` uses only its bands.
+    window : int
+        Processing window in pixels (even); memory grows with its square, not the raster's size.
+    quicklook : str or Path, optional
+        Also write a colour PNG preview of the map there (built while the map is written).
+    max_pixels : int
+        Larger inputs (width x height x bands) are refused before any work.
+
+    Returns a summary dict: changed fraction at 0.5, histogram, model, grid and timings.
+    """
+    method = check_method(method)
+    model = model if isinstance(model, Model) else load_model(model)
+    window = _even(window)
+    timings = dict(reading=0.0, encoding=0.0, writing=0.0)
+    started = time.perf_counter()
+    with rasterio.Env(GDAL_CACHEMAX=CACHE_BYTES, GDAL_NUM_THREADS=gdal_threads()), \
+            _open(before, "before", max_pixels) as first, _open(after, "after", max_pixels) as second:
+        grid = Grid.of(first)
+        first_bands = _bands(first, model.bands, "before")
+        second_bands = _bands(second, model.bands, "after")
+        with aligned(second, grid, name="after", reference="the 'before' raster") as seen:
+            pair = Pair(first, first_bands, seen, second_bands, timings)
+            features = features_for(method, model, timings)
+            if progress:
+                progress(0.02, "Sampling statistics")
+            stats = sample_statistics(pair, grid, features)
+            if progress:
+                progress(0.1, "Detecting change")
+            preview = Preview(grid) if quicklook else None
+            histogram = _write_probability(pair, grid, features, stats, destination, window, preview, progress)
+    if preview:
+        preview.write_png(quicklook)
+    timings["total"] = time.perf_counter() - started
+    return _summary(destination, method, model, grid, stats, histogram, timings)
+
+
+def detect_arrays(before, after, method="autoencoder", model=None, window=None):
+    """Change probability of two co-registered ``(bands, rows, cols)`` arrays (NaN = no data).
+
+    The same computation as :func:`detect`, in memory; ``window=None`` processes the image
+    in one piece.
+    """
+    method = check_method(method)
+    model = model if isinstance(model, Model) else load_model(model)
+    timings = dict(reading=0.0, encoding=0.0, writing=0.0)
+    pair = ArrayPair(np.asarray(before, np.float32), np.asarray(after, np.float32))
+    _, height, width = pair.before.shape
+    grid = Grid(None, None, width, height)
+    features = features_for(method, model, timings)
+    stats = sample_statistics(pair, grid, features)
+    size = _even(window or max(width, height))
+    result = np.full((height, width), NODATA, dtype=np.float32)
+    for block in windows(width, height, size):
+        rows, cols = block.toslices()
+        result[rows, cols] = _probability_block(pair, block, features, stats)
+    return result
+
+
+def _probability_block(pair, block, features, stats):
+    """Probability of change over ``block`` (NaN where either image has no data)."""
+    margin = 1 if features.cell > 1 else 0
+    sample = read_block(pair, block, features, margin)
+    a, b, _, valid = encode(sample, features, stats.band_mean, stats.band_std)
+    distance = feature_distance(a, b, stats.feature_mean, stats.feature_std, features.weights)
+    if features.cell > 1:
+        distance = _to_pixels(distance, int(block.height), int(block.width))
+    probability = stats.mapping(distance)
+    probability[~valid] = NODATA
+    return probability
+
+
+def _to_pixels(cells, height, width):
+    """Bilinear interpolation of 2 x 2 cell values (with a one-cell margin) back to pixels.
+
+    Cell ``m`` of the margin-grown grid is centred on pixel coordinate ``2 m - 1``, so pixel
+    ``2 k`` lies a quarter of the way from cell ``k + 1`` towards cell ``k``, and pixel
+    ``2 k + 1`` a quarter of the way from cell ``k + 1`` towards cell ``k + 2``.
+    """
+    return _upsample_axis(_upsample_axis(cells, height, axis=0), width, axis=1)
+
+
+def _upsample_axis(values, length, axis):
+    values = np.moveaxis(values, axis, 0)
+    pairs = (length + 1) // 2
+    out = np.empty((2 * pairs,) + values.shape[1:], dtype=np.float32)
+    centre = values[1:pairs + 1]
+    out[0::2] = 0.75 * centre + 0.25 * values[0:pairs]
+    out[1::2] = 0.75 * centre + 0.25 * values[2:pairs + 2]
+    return np.moveaxis(out[:length], 0, axis)
+
+
+def _write_probability(pair, grid, features, stats, destination, window, preview, progress):
+    profile = float_profile(grid, count=1, nodata=NODATA, NUM_THREADS=gdal_threads())
+    counts = np.zeros(10, dtype=np.int64)
+    blocks = list(windows(grid.width, grid.height, window))
+    with rasterio.open(destination, "w", **profile) as out:
+        out.set_band_description(1, "change_probability")
+        for number, block in enumerate(blocks, start=1):
+            probability = _probability_block(pair, block, features, stats)
+            started = time.perf_counter()
+            out.write(probability, 1, window=block)
+            pair.timings["writing"] += time.perf_counter() - started
+            if preview:
+                preview.add(probability, block)
+            finite = probability[np.isfinite(probability)]
+            counts += np.bincount(np.minimum((finite * 10).astype(np.int64), 9), minlength=10)
+            if progress:
+                progress(0.1 + 0.9 * number / len(blocks), f"Window {number} of {len(blocks)}")
+    return counts
+
+
+def _summary(destination, method, model, grid, stats, histogram, timings):
+    valid = int(histogram.sum())
+    changed = int(histogram[5:].sum())
+    return dict(
+        path=str(destination),
+        method=method,
+        model=model.id if method == "autoencoder" else None,
+        bands=list(model.bands),
+        width=grid.width,
+        height=grid.height,
+        crs=str(grid.crs),
+        valid_pixels=valid,
+        changed_fraction=changed / valid if valid else None,
+        histogram=dict(edges=[round(x, 1) for x in np.linspace(0, 1, 11)], counts=histogram.tolist()),
+        mapping=stats.mapping.as_dict(),
+        timings_s={k: round(v, 3) for k, v in timings.items()},
+    )
+
+
+class _open:
+    """Open a raster, blaming problems on the named input."""
+
+    def __init__(self, path, name, max_pixels):
+        self.path, self.name, self.max_pixels = path, name, max_pixels
+
+    def __enter__(self):
+        try:
+            self.dataset = open_raster(self.path, max_pixels=self.max_pixels)
+        except InputError as error:
+            raise InputError(str(error), input=self.name) from None
+        return self.dataset
+
+    def __exit__(self, *exc):
+        self.dataset.close()
+
+
+def _bands(dataset, expected, name):
+    try:
+        return band_indexes(dataset, expected)
+    except InputError as error:
+        raise InputError(str(error), input=name) from None
+
+
+def _even(size):
+    size = int(size)
+    if size < 2:
+        raise ValueError("window must be at least 2 pixels")
+    return size + size % 2

@@ -1,0 +1,1 @@
+"""Products to analysis-ready GeoTIFFs: Sentinel-2 reflectance COGs, Sentinel-1 sigma nought."""

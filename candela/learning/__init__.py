@@ -1,0 +1,1 @@
+"""Machine learning: the autoencoder, training it, and the models it makes."""

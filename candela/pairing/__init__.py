@@ -1,0 +1,1 @@
+"""Pairing images for change detection: by place (overlapping footprints) and by time."""

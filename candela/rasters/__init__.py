@@ -1,0 +1,1 @@
+"""Raster plumbing: grids, reading, writing GeoTIFFs and quicklooks, acquisition times, areas of interest."""
