@@ -19,7 +19,7 @@ import time
 
 from lxml import etree
 from pywps import Service, configuration
-from pywps.exceptions import InvalidParameterValue, MissingParameterValue, ServerBusy
+from pywps.exceptions import InvalidParameterValue, MissingParameterValue, NoApplicableCode, ServerBusy
 from pywps.inout.inputs import BoundingBoxInput, ComplexInput, LiteralInput
 from pywps.response.execute import ExecuteResponse
 from pywps.response.status import WPS_STATUS
@@ -76,8 +76,10 @@ class CandelaService(Service):
 
     # Execute
 
-    def execute(self, identifier, wps_request, uuid):
-        """Check the request, store it as a job, and answer accepted (async) or its result."""
+    def execute(self, identifier, wps_request, uuid, protocol="wps"):
+        """Check the request, store it as a job, and answer accepted (async) or its result.
+        ``protocol``: what the job is recorded as submitted through (OGC API requests come
+        here too, translated, see :mod:`processes.ogcapi_manager`)."""
         if not identifier:
             raise MissingParameterValue("Execute needs the identifier of a process", "identifier")
         if identifier not in self.processes:
@@ -101,7 +103,7 @@ class CandelaService(Service):
                 # The document must exist before the client learns its address.
                 response._update_status(WPS_STATUS.ACCEPTED, "Accepted, waiting for a worker", 0, clean=False)
             self.store.submit(process_key(process), save_request(wps_request, raw_inputs, folder),
-                              mode="async" if asynchronous else "sync", protocol="wps", max_queued=max_queued,
+                              mode="async" if asynchronous else "sync", protocol=protocol, max_queued=max_queued,
                               job_id=job_id)
         except BaseException as error:
             shutil.rmtree(folder, ignore_errors=True)
@@ -163,12 +165,16 @@ class CandelaService(Service):
                         inpt._set_default_value()
                     parsed[identifier] = [inpt.clone()]
                 continue
-            if isinstance(inpt, ComplexInput):
-                parsed[identifier] = self.create_complex_inputs(inpt, given)
-            elif isinstance(inpt, LiteralInput):
-                parsed[identifier] = self.create_literal_inputs(inpt, given)
-            elif isinstance(inpt, BoundingBoxInput):
-                parsed[identifier] = self.create_bbox_inputs(inpt, given)
+            try:
+                if isinstance(inpt, ComplexInput):
+                    parsed[identifier] = self.create_complex_inputs(inpt, given)
+                elif isinstance(inpt, LiteralInput):
+                    parsed[identifier] = self.create_literal_inputs(inpt, given)
+                elif isinstance(inpt, BoundingBoxInput):
+                    parsed[identifier] = self.create_bbox_inputs(inpt, given)
+            except NoApplicableCode as error:  # e.g. a file reference refused, which PyWPS does not name
+                error.locator = error.locator or identifier
+                raise
         for identifier, alternatives in process.required_inputs().items():
             if not any(parsed.get(name) for name in alternatives):
                 raise MissingParameterValue(
