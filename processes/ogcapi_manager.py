@@ -126,7 +126,7 @@ def wps_request(operation, data_dict, requested_outputs, asynchronous):
 def processor_error(error):
     """pygeoapi's error for a PyWPS exception: its HTTP status and code, its text naming the
     input at fault (the exception's locator)."""
-    text = error.description or error.code
+    text = str(error.description or type(error).__name__)
     if error.locator and error.locator not in text:
         text = f"Input {error.locator}: {text}"
     failure = ProcessorExecuteError(user_msg=text)
