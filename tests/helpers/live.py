@@ -66,7 +66,7 @@ class LiveServer:
             try:  # not a WPS request: nothing but the server's start may start its executor
                 requests.get(f"{self.base}/", timeout=2)
                 return self
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # gunicorn listens before its workers boot
                 pass
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"server did not start:\n{self.log()[-3000:]}")
