@@ -142,10 +142,12 @@ def timestamp(epoch):
 
 
 def job_info(job):
-    """A job as pygeoapi's job metadata."""
+    """A job as pygeoapi's job metadata (its process: what the request named, else the binding
+    the store records)."""
     updated = job["finished"] or job["heartbeat"] or job["started"] or job["created"]
+    process = (job["request"] or {}).get("identifier") or job["process"]
     return {
-        "type": "process", "identifier": job["job_id"], "process_id": job["request"]["identifier"],
+        "type": "process", "identifier": job["job_id"], "process_id": process,
         "status": job["status"], "message": job["message"], "progress": job["progress"],
         "created": timestamp(job["created"]), "started": timestamp(job["started"]),
         "finished": timestamp(job["finished"]), "updated": timestamp(updated), "mimetype": JSON,

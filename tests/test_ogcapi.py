@@ -21,6 +21,8 @@ from conftest import shared_path
 from helpers.live import LiveServer
 from helpers.webserver import body, serving
 from ogcschema import assert_valid
+from processes.registry import OPERATIONS
+from processes.service import store_for_config
 from test_extractinfo import day, write_tif
 from test_wps import NS, execute_xml, post, product_zip  # noqa: F401  (fixture)
 from wpsschema import assert_valid as assert_valid_xml
@@ -114,8 +116,6 @@ def test_html_pages_are_answered(ogc):
 
 
 def test_process_list_and_descriptions_are_generated_from_the_declarations(ogc):
-    from processes.registry import OPERATIONS
-
     listed = get(ogc, "/processes", schema="processList")["processes"]
     assert [p["id"] for p in listed] == [o.identifier for o in OPERATIONS]
     for summary in listed:
@@ -223,8 +223,6 @@ def test_async_execution_is_201_with_a_location_and_its_wps_status_document(ogc,
     assert status.xpath("//wps:ProcessSucceeded", namespaces=NS)
     assert status.xpath("//wps:Output[ows:Identifier='image']/wps:Reference/@href", namespaces=NS) == \
         [results["image"]["href"]]
-    from processes.service import store_for_config
-
     assert store_for_config().get(job_id)["protocol"] == "ogcapi"
 
 
@@ -276,6 +274,15 @@ def test_a_wps_job_is_listed_with_its_results(ogc, wps, product_zip):
     assert results["metadata"]["value"]["bands"] == ["B03"]
     with raster(ogc, href) as image:
         assert image.descriptions == ("B03",)
+
+
+def test_any_job_of_the_store_is_listed(ogc):
+    """Jobs recorded by other means (a test's, an older version's) are listed all the same."""
+    store = store_for_config()
+    job_id = store.submit("NoSuch:Process", {})
+    store.dismiss(job_id)
+    assert get(ogc, f"/jobs/{job_id}", schema="statusInfo")["processID"] == "NoSuch:Process"
+    assert job_id in [job["jobID"] for job in get(ogc, "/jobs?limit=100", schema="jobList")["jobs"]]
 
 
 def test_job_list_pages(ogc):
