@@ -1,4 +1,5 @@
-"""The WSGI application: WPS at ``/wps``, its QGIS profile at ``/qgis/wps``, job outputs at ``/outputs/``.
+"""The WSGI application: WPS at ``/wps``, its QGIS profile at ``/qgis/wps``, OGC API - Processes at
+``/ogcapi``, job outputs at ``/outputs/``.
 
 Development: ``python wsgi.py`` (what ``make run`` does). Production: ``gunicorn wsgi:application``.
 Installed: the ``candela-wps`` command (``main``). Configuration: the packaged ``processes/defaults.cfg``,
@@ -29,6 +30,7 @@ def create_app(cfgfiles=None, operations=None):
     config.load_config(cfgfiles)
     _setup_logging()
     from processes import registry
+    from processes.ogcapi_web import OgcApi
     from processes.service import CandelaService
 
     operations = registry.OPERATIONS if operations is None else operations
@@ -39,6 +41,7 @@ def create_app(cfgfiles=None, operations=None):
     return RunningJobs(wps.executor, DispatcherMiddleware(not_found, {
         "/wps": BoundedRequests(wps),
         "/qgis/wps": BoundedRequests(qgis),
+        "/ogcapi": OgcApi(operations),  # over the same job store and executor
         "/outputs": SharedDataMiddleware(not_found, {"/": outputs}),
     }))
 

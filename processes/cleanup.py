@@ -9,6 +9,7 @@ from pywps import configuration, dblog
 
 from candela.jobs.store import UNFINISHED
 
+from .jobfiles import job_folder, output_folder, status_document
 from .service import store_for_config
 
 
@@ -35,6 +36,17 @@ def cleanup(max_age, now=None):
     workdir = Path(configuration.get_config_value("server", "workdir"))
     removed["workdirs"] = _remove_older(workdir, cutoff, keep=unfinished)
     return removed
+
+
+def remove_job(job_id):
+    """Remove one job that has ended: its record, outputs, status document and work folder.
+    False (and nothing removed) when it has not ended."""
+    if not store_for_config().delete([job_id]):
+        return False
+    shutil.rmtree(output_folder(job_id), ignore_errors=True)
+    status_document(job_id).unlink(missing_ok=True)
+    shutil.rmtree(job_folder(job_id), ignore_errors=True)
+    return True
 
 
 def _remove_older(folder, cutoff_epoch, keep=()):

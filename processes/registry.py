@@ -43,10 +43,16 @@ def process_key(process):
     return f"{process.binding}:{operation_path(process.operation)}"
 
 
+def load_operation(path):
+    """The declaration at :func:`operation_path` ``path``."""
+    module, name = path.split(":")
+    return getattr(importlib.import_module(module), name)
+
+
 def load_process(key):
     """The process of :func:`process_key` ``key``, built afresh."""
-    profile, module, name = key.split(":")
-    return PROFILES[profile](getattr(importlib.import_module(module), name))
+    profile, path = key.split(":", 1)
+    return PROFILES[profile](load_operation(path))
 
 
 def service_url(binding):

@@ -19,7 +19,8 @@ import time
 
 from lxml import etree
 from pywps import Service, configuration
-from pywps.exceptions import FileURLNotSupported, InvalidParameterValue, MissingParameterValue, ServerBusy
+from pywps.exceptions import FileURLNotSupported, InvalidParameterValue, MissingParameterValue, NoApplicableCode, \
+    ServerBusy
 from pywps.inout.inputs import BoundingBoxInput, ComplexInput, LiteralInput
 from pywps.response.capabilities import CapabilitiesResponse
 from pywps.response.execute import ExecuteResponse
@@ -126,8 +127,10 @@ class CandelaService(Service):
 
     # Execute
 
-    def execute(self, identifier, wps_request, uuid):
-        """Check the request, store it as a job, and answer accepted (async) or its result."""
+    def execute(self, identifier, wps_request, uuid, protocol="wps"):
+        """Check the request, store it as a job, and answer accepted (async) or its result.
+        ``protocol``: what the job is recorded as submitted through (OGC API requests come
+        here too, translated, see :mod:`processes.ogcapi_manager`)."""
         if not identifier:
             raise MissingParameterValue("Execute needs the identifier of a process", "identifier")
         if identifier not in self.processes:
@@ -151,7 +154,7 @@ class CandelaService(Service):
                 # The document must exist before the client learns its address.
                 response._update_status(WPS_STATUS.ACCEPTED, "Accepted, waiting for a worker", 0, clean=False)
             self.store.submit(process_key(process), save_request(wps_request, raw_inputs, folder),
-                              mode="async" if asynchronous else "sync", protocol="wps", max_queued=max_queued,
+                              mode="async" if asynchronous else "sync", protocol=protocol, max_queued=max_queued,
                               job_id=job_id)
         except BaseException as error:
             shutil.rmtree(folder, ignore_errors=True)
@@ -214,16 +217,19 @@ class CandelaService(Service):
                         inpt._set_default_value()
                     parsed[identifier] = [inpt.clone()]
                 continue
-            if isinstance(inpt, ComplexInput):
-                given = [complex_value(identifier, value) for value in given]
-                try:
+            try:
+                if isinstance(inpt, ComplexInput):
+                    given = [complex_value(identifier, value) for value in given]
                     parsed[identifier] = self.create_complex_inputs(inpt, given)
-                except FileURLNotSupported as error:
-                    raise FileURLNotSupported(f"Input {identifier}: {error.description}", identifier) from None
-            elif isinstance(inpt, LiteralInput):
-                parsed[identifier] = self.create_literal_inputs(inpt, given)
-            elif isinstance(inpt, BoundingBoxInput):
-                parsed[identifier] = self.create_bbox_inputs(inpt, given)
+                elif isinstance(inpt, LiteralInput):
+                    parsed[identifier] = self.create_literal_inputs(inpt, given)
+                elif isinstance(inpt, BoundingBoxInput):
+                    parsed[identifier] = self.create_bbox_inputs(inpt, given)
+            except FileURLNotSupported as error:
+                raise FileURLNotSupported(f"Input {identifier}: {error.description}", identifier) from None
+            except NoApplicableCode as error:  # PyWPS's own exceptions name no input
+                error.locator = error.locator or identifier
+                raise
         for identifier, alternatives in process.required_inputs().items():
             if not any(parsed.get(name) for name in alternatives):
                 raise MissingParameterValue(

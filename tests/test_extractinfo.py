@@ -9,35 +9,17 @@ import numpy as np
 import pytest
 import rasterio
 import shapely
-from affine import Affine
 from rasterio.warp import transform as warp_transform
 from rasterio.warp import transform_bounds
 
-from candela.rasters.dating import ACQUISITION_TAG, format_time
+from candela.rasters.dating import ACQUISITION_TAG
 from candela.pairing.extractinfo import extract_info
 from candela.datasets.synthetic_s2 import write_product
 
 from helpers.paths import shared_path
+from helpers.rasters import PARIS, day, write_tif
 
 UTC = timezone.utc
-PARIS = "EPSG:32631"  # UTM 31N
-
-
-def write_tif(path, crs=PARIS, west=440000.0, north=5410000.0, size=(20, 20), pixel=100.0, when=None, **tags):
-    """A tiny GeoTIFF: ``size`` (width, height) pixels of ``pixel`` units from (west, north)."""
-    width, height = size
-    if when is not None:
-        tags[ACQUISITION_TAG] = format_time(when)
-    with rasterio.open(path, "w", driver="GTiff", width=width, height=height, count=1, dtype="uint8",
-                       crs=crs, transform=Affine(pixel, 0, west, 0, -pixel, north)) as dataset:
-        dataset.write(np.zeros((1, height, width), "uint8"))
-        if tags:
-            dataset.update_tags(**tags)
-    return path
-
-
-def day(n, hour=10, minute=0):
-    return datetime(2020, 1, 1, hour, minute, tzinfo=UTC).replace(day=n)
 
 
 def all_names(group):

@@ -141,9 +141,10 @@ class JobStore:
             row = db.execute(sa.select(JOBS).where(JOBS.c.job_id == str(job_id))).mappings().first()
         return _decoded(row)
 
-    def jobs(self, status=None, process=None):
-        """Jobs, newest first, optionally of some statuses (a name or a tuple) or one process."""
-        query = sa.select(JOBS).order_by(JOBS.c.created.desc())
+    def jobs(self, status=None, process=None, limit=None, offset=0):
+        """Jobs, newest first, optionally of some statuses (a name or a tuple) or one process;
+        a page of them with ``limit`` and ``offset``."""
+        query = sa.select(JOBS).order_by(JOBS.c.created.desc(), JOBS.c.job_id).limit(limit).offset(offset)
         if status:
             query = query.where(JOBS.c.status.in_([status] if isinstance(status, str) else status))
         if process:

@@ -9,7 +9,7 @@ from rasterio.crs import CRS
 from rasterio.transform import from_origin
 from scipy.ndimage import gaussian_filter
 
-from candela.rasters.dating import format_time
+from candela.rasters.dating import ACQUISITION_TAG, format_time
 
 # Optical
 
@@ -89,3 +89,26 @@ def write_sar(path, values, when=None, descriptions=("VV", "VH"), transform=SAR_
         if when:
             out.update_tags(ACQUISITION_DATE=format_time(when))
     return path
+
+
+# Tiny dated rasters (ExtractInfo)
+
+PARIS = "EPSG:32631"  # UTM 31N
+
+
+def write_tif(path, crs=PARIS, west=440000.0, north=5410000.0, size=(20, 20), pixel=100.0, when=None, **tags):
+    """A tiny GeoTIFF: ``size`` (width, height) pixels of ``pixel`` units from (west, north)."""
+    width, height = size
+    if when is not None:
+        tags[ACQUISITION_TAG] = format_time(when)
+    with rasterio.open(path, "w", driver="GTiff", width=width, height=height, count=1, dtype="uint8",
+                       crs=crs, transform=Affine(pixel, 0, west, 0, -pixel, north)) as dataset:
+        dataset.write(np.zeros((1, height, width), "uint8"))
+        if tags:
+            dataset.update_tags(**tags)
+    return path
+
+
+def day(n, hour=10, minute=0):
+    """January ``n``th, 2020, at ``hour``:``minute`` UTC."""
+    return datetime(2020, 1, 1, hour, minute, tzinfo=timezone.utc).replace(day=n)
