@@ -11,7 +11,8 @@ from lxml import etree
 from candela.datasets.synthetic_s2 import write_product
 from helpers.paths import shared_path
 from helpers.schemas import assert_valid, wps_schema
-from helpers.wps import NS, data_inputs, exception_text, execute_xml, kvp, output_path, post, wait_for_end
+from helpers.wps import NS, data_inputs, exception_text, execute_xml, kvp, output_path, outputs_of, post, \
+    wait_for_end
 
 SENSING = datetime(2021, 6, 1, 10, 30, 21, tzinfo=timezone.utc)
 
@@ -181,6 +182,16 @@ def test_extractinfo_pairs_products_by_reference(wps, data_root):
     assert len(result["groups"]) == 1
     pair = result["groups"][0]["pairs"][0]
     assert pair["before"] == str(earlier.relative_to(data_root)) and pair["after"] == str(later)
+
+
+def test_json_outputs_by_reference_are_files_named_after_the_output(wps, product_zip, server_root):
+    xml = execute_xml("Jpeg2Tiff", [("product_ref", str(product_zip)), ("bands", "B02"), ("resolution", "60")],
+                      outputs=[("image", True), ("metadata", True)])
+    doc = assert_valid(post(wps, xml).data)
+    hrefs = outputs_of(doc)
+    assert hrefs["metadata"].endswith("/metadata.json"), hrefs
+    metadata = json.loads(output_path(hrefs["metadata"], server_root).read_text())
+    assert metadata["bands"] == ["B02"] and output_path(hrefs["image"], server_root).suffix == ".tif"
 
 
 def test_sync_jobs_run_outside_the_server_process(wps, product_zip, monkeypatch):
