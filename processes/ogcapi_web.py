@@ -39,11 +39,11 @@ from pygeoapi.openapi import OPENAPI_YAML, get_oas
 from pygeoapi.process.base import JobNotFoundError
 from pygeoapi.util import render_j2_template
 from pywps import configuration
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from . import registry
+from . import config, registry
 from .limits import max_request_bytes
 from .ogcapi import JOB_CONTROL, TRANSMISSION
 
@@ -60,6 +60,13 @@ SERVED = ("/openapi", "/conformance", "/processes", "/jobs")
 NOT_SERVED = ("data", "http://www.opengis.net/def/rel/ogc/1.0/tiling-schemes")
 MANAGER = "processes.ogcapi_manager.CandelaManager"
 PROCESSOR = "processes.ogcapi.OperationProcessor"
+
+
+def jobs_listed():
+    """Whether ``/jobs`` lists every job (``[candela] listjobs``, default true). Without
+    authentication a listing shows every client's jobs (and so the addresses of their results)
+    to anyone: an operator serving users who must not see each other's jobs turns it off."""
+    return config.option("listjobs", "true").lower() not in ("false", "0", "no")
 
 
 def ogcapi_url():
@@ -159,11 +166,13 @@ class OgcApi:
         return edit_json(self.call(core_api.landing_page, request), without_links_to_elsewhere)
 
     def conformance(self, request):
+        """The conformance classes served (job-list only while jobs are listed)."""
         api_request = APIRequest.from_flask(request, self.api.locales)
         if not api_request.is_valid():
             return self.api.get_format_exception(api_request)
         headers = api_request.get_response_headers(**self.api.api_headers)
-        conformance = {"conformsTo": CONFORMANCE}
+        listed = jobs_listed()
+        conformance = {"conformsTo": [c for c in CONFORMANCE if listed or not c.endswith("/job-list")]}
         if api_request.format == "html":
             return headers, HTTPStatus.OK, render_j2_template(
                 self.api.tpl_config, self.api.config["server"]["templates"], "conformance.html", conformance,
@@ -185,6 +194,9 @@ class OgcApi:
         return headers, status, content
 
     def jobs(self, request, job_id=None):
+        if job_id is None and not jobs_listed():
+            raise NotFound("This server does not list jobs ([candela] listjobs = false): a job is reached at the "
+                           "address its submission answered")
         if request.method == "DELETE":
             headers, status, content = self.call(processes_api.delete_job, request, job_id)
             return edit_json(({**headers, "Content-Type": "application/json"}, status, content), with_type)

@@ -294,6 +294,18 @@ def test_job_list_pages(ogc):
     assert second["jobs"][0]["jobID"] != first["jobs"][0]["jobID"]
 
 
+def test_an_operator_can_hide_the_job_list_but_not_the_jobs(ogc, candela_settings):
+    store = store_for_config()
+    job_id = store.submit("NoSuch:Process", {})
+    store.dismiss(job_id)
+    candela_settings(listjobs="false")
+    assert get(ogc, "/jobs", status=404)["description"].startswith("This server does not list jobs")
+    assert get(ogc, f"/jobs/{job_id}", schema="statusInfo")["status"] == "dismissed"
+    assert not [c for c in get(ogc, "/conformance")["conformsTo"] if c.endswith("/job-list")]
+    candela_settings(listjobs="true")
+    assert job_id in [job["jobID"] for job in get(ogc, "/jobs?limit=100", schema="jobList")["jobs"]]
+
+
 # A real server, driven with OWSLib
 
 
