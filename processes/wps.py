@@ -12,6 +12,7 @@ ProcessError naming the input at fault, nothing else (paths, stack traces) leave
 
 import logging
 import shutil
+import tempfile
 from pathlib import Path
 
 from pywps import ComplexOutput, Format, Process
@@ -145,7 +146,11 @@ class WpsProcess(Process):
     # Running
 
     def _handler(self, request, response):
-        job = Job(self.operation, {}, self.workdir, output_folder(self.uuid), report=response.update_status,
+        # The job works in a folder of its own: PyWPS links file:// inputs into its work folder
+        # under their own names, and a file written there by name (change_map.tif, pairs.json)
+        # would be written through such a link into the data root.
+        workdir = tempfile.mkdtemp(prefix="job-", dir=self.workdir)
+        job = Job(self.operation, {}, workdir, output_folder(self.uuid), report=response.update_status,
                   data_roots=data_roots())
         try:
             job.values = self.read_values(request)

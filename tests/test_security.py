@@ -17,6 +17,7 @@ import pytest
 from candela.references.download import FETCH_FAILED
 from candela.datasets.synthetic_s2 import write_product
 from processes.job import Job, OutsideJobFolders
+from helpers.rasters import landscape, write_optical
 from helpers.schemas import assert_valid
 from helpers.webserver import body, serving
 from helpers.wps import NS, exception_text, execute_xml, failed_text, output_path, outputs_of, post
@@ -63,6 +64,29 @@ def test_file_reference_inside_a_data_root_is_accepted(wps, data_root):
     doc = assert_valid(extract_info(wps, ("images", ("href", product.as_uri()))).data)
     result = json.loads(doc.xpath("//wps:ComplexData/text()", namespaces=NS)[0])
     assert [g["acquisitions"][0]["images"] for g in result["groups"]] == [[product.as_uri()]]
+
+
+@pytest.mark.parametrize("name, process, inputs, outputs", [
+    ("pairs.json", "ExtractInfo", lambda f, path: [("images", ("href", f.as_uri()))], [("pairs", True)]),
+    ("pairs.json", "ExtractInfo", lambda f, path: [("images", path)], [("pairs", True)]),
+    ("change_map.tif", "ChangeDetect", lambda f, path: [("before", ("href", f.as_uri())), ("after_ref", path)],
+     [("change_map", True)]),
+])
+def test_outputs_are_never_written_through_links_to_inputs(wps, data_root, name, process, inputs, outputs):
+    """PyWPS links a file:// input into the job's work folder under its own name: an output
+    of the same name must not be written through that link into the data root."""
+    folder = data_root / f"victim-{process}-{len(outputs)}-{name}"
+    folder.mkdir(exist_ok=True)
+    victim = folder / name
+    if name.endswith(".tif"):
+        write_optical(victim, landscape((32, 32)))
+    else:
+        victim.write_text("the operator's own file")
+    before = victim.read_bytes()
+    request = execute_xml(process, inputs(victim, str(victim.relative_to(data_root))), outputs=outputs)
+    doc = assert_valid(post(wps, request).data)
+    assert doc.xpath("//wps:ProcessSucceeded", namespaces=NS), exception_text(doc)
+    assert victim.read_bytes() == before
 
 
 @pytest.mark.parametrize("how", ["absolute", "relative", "file-url"])
