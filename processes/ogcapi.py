@@ -7,16 +7,16 @@ into the WPS request the service checks and queues (:func:`wps_inputs`, :func:`w
 and a job's results as OGC API results (:func:`results`).
 
 Inputs: a literal by value (``5``, ``"B04"``, ``true``, or ``{"value": ...}``); a file by
-reference (``{"href": url}``), as a plain string (an http(s) URL or a path under a data root:
-the WPS ``<id>_ref`` twin), or embedded (``{"value": base64, "mediaType": ...}``); a vector
-also as GeoJSON (an object) or GML text. Outputs: rasters and images always as links under
+reference (``{"href": url}``), as a plain string (an http(s) URL or a path under a data root,
+checked as WPS checks a reference sent as text, before any job exists), or embedded
+(``{"value": base64, "mediaType": ...}``); a vector also as GeoJSON (an object), or GML as
+``{"value": gml, "mediaType": "application/gml+xml"}``. Outputs: rasters and images always as links under
 ``/outputs/``, JSON documents by value unless asked by reference.
 """
 
 import base64
 import binascii
 import json
-from urllib.parse import urlparse
 
 from pygeoapi.process.base import BaseProcessor
 from pywps.app.WPSRequest import get_output_from_dict
@@ -24,14 +24,10 @@ from pywps.exceptions import InvalidParameterValue
 
 from . import declaration as declared
 from .registry import load_operation
-from .wps import REF_SUFFIX
 
 JOB_CONTROL = ["sync-execute", "async-execute", "dismiss"]
 TRANSMISSION = ["value", "reference"]
 JSON_TYPES = {"string": "string", "integer": "integer", "float": "number", "boolean": "boolean"}
-#: URL schemes of references given as ``{"href": ...}`` that go to the file input itself (PyWPS
-#: admits file:// under the data roots); anything else (a data-root path) is a ``_ref`` value.
-HREF_SCHEMES = ("http", "https", "file")
 
 
 # Descriptions
@@ -60,7 +56,7 @@ def describe_input(inpt):
     else:
         reference = {"type": "string", "format": "uri-reference",
                      "description": "An http(s) URL, or a path under one of the server's data roots"}
-        description["schema"] = {"oneOf": [file_schema(f) for f in inpt.formats] + [reference]}
+        description["schema"] = {"anyOf": [file_schema(f) for f in inpt.formats] + [reference]}
     return description
 
 
@@ -150,13 +146,11 @@ def literal_text(inpt, value):
 def file_value(inpt, value):
     """``(WPS input identifier, parsed input)`` of one value of a file or vector input."""
     identifier = inpt.identifier
-    if isinstance(value, str):
-        return identifier + REF_SUFFIX, {"data": value}
+    if isinstance(value, str):  # a URL or a server path, as text: checked as a reference
+        return identifier, {"data": value}
     if isinstance(value, dict) and "href" in value:
-        href = str(value["href"])
-        if urlparse(href).scheme.lower() not in HREF_SCHEMES:
-            return identifier + REF_SUFFIX, {"data": href}
-        return identifier, {"href": href, "mimeType": media_type(inpt, value.get("type"))}
+        media_type(inpt, value.get("type"))
+        return identifier, {"data": str(value["href"])}
     if isinstance(value, dict) and "value" in value:
         media = media_type(inpt, value.get("mediaType"))
         return identifier, embedded(inpt, value["value"], media, value.get("encoding"))

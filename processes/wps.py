@@ -181,7 +181,8 @@ class WpsProcess(Process):
 
 def uploaded(item, identifier, number):
     """The Source of one complex input: a remote href (fetched later by the job, never by
-    PyWPS, whose fetching pywps_fixes.open_url refuses), or the file PyWPS wrote."""
+    PyWPS, whose fetching wpsinputs.UnfetchedUrl refuses), or the file PyWPS wrote, named as
+    the client sent it."""
     if item.prop == "url":  # also for a queued job, whose inputs were rebuilt without ``inpt``
         return Source(item.url, identifier, url=item.url, post_data=item.post_data)
     try:
@@ -190,9 +191,9 @@ def uploaded(item, identifier, number):
         raise InputError(f"larger than the {max_input_mb():.0f} MB allowed", identifier) from None
     except NoApplicableCode as error:
         raise InputError(error.description or "the input could not be read", identifier) from None
-    source = getattr(item, "inpt", None) or {}
-    href = source.get("href") if isinstance(source, dict) else None
-    return Source(href or f"upload {number}", identifier, path=path)
+    given = getattr(item, "inpt", None) or {}
+    name = (given.get("sent") or given.get("href")) if isinstance(given, dict) else None
+    return Source(name or f"upload {number}", identifier, path=path)
 
 
 def keep(job, path):

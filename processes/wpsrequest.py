@@ -148,10 +148,11 @@ def complex_value(identifier, value):
         shown = repr(text[:60]) if text else "empty text"
         raise InvalidParameterValue(
             f"Input {identifier}: {shown} is neither an http(s) URL nor a file under the server's data roots. "
-            f"Send {identifier} as a reference (an http(s) URL or a server path, as wps:Reference xlink:href, "
-            f"as text, or in KVP {identifier}=@xlink:href=URL), or embed the file with its mimeType "
-            f"(wps:ComplexData mimeType=...)", identifier)
-    return {"identifier": identifier, "href": href, "mimeType": None, "method": "GET"}
+            f"Send {identifier} as a reference (an http(s) URL or a server path: in WPS as xlink:href or as "
+            f"text, in OGC API as a string or {{\"href\": ...}}), or embed the file with its media type "
+            f"(WPS: ComplexData mimeType=...; OGC API: {{\"value\": base64, \"mediaType\": ...}})", identifier)
+    # "sent": what the client wrote, its name in results (never the server's real path).
+    return {"identifier": identifier, "href": href, "mimeType": None, "method": "GET", "sent": text}
 
 
 def _reference_in_text(text):

@@ -131,7 +131,7 @@ def test_process_list_and_descriptions_are_generated_from_the_declarations(ogc):
     assert inputs["mask_clouds"]["schema"] == {"type": "boolean", "default": False}
     assert inputs["product"]["minOccurs"] == 1
     assert {"type": "string", "contentEncoding": "binary", "contentMediaType": "application/zip"} in \
-        inputs["product"]["schema"]["oneOf"]
+        inputs["product"]["schema"]["anyOf"]
     assert outputs["image"]["schema"]["oneOf"][0]["contentMediaType"] == "image/tiff; subtype=geotiff"
     assert outputs["metadata"]["schema"] == {"type": "object", "contentMediaType": "application/json"}
     images = get(ogc, "/processes/ExtractInfo")["inputs"]["images"]
@@ -163,8 +163,12 @@ def test_unknown_process_and_job_are_404(ogc):
     ({"product": {"href": "file:///etc/passwd"}}, None, ("Input product", "data roots")),
     ({"product": ["a.zip", "b.zip"]}, None, ("product", "at most 1")),
     ({"product": "x.zip"}, {"nope": {}}, ("Unknown output 'nope'",)),
+    ({"product": "missing.zip"}, None, ("Input product", "'missing.zip' is neither", "mediaType")),
+    ({"product": {"href": "missing.zip"}}, None, ("Input product", "'missing.zip' is neither")),
 ])
-def test_bad_requests_are_400_naming_the_input(ogc, server_root, inputs, outputs, words):
+def test_bad_requests_are_400_naming_the_input(ogc, server_root, product_zip, inputs, outputs, words):
+    # "x.zip" stands for a real product, so that each case is refused for its own fault.
+    inputs = {key: str(product_zip) if value == "x.zip" else value for key, value in inputs.items()}
     jobs_before = len(get(ogc, "/jobs?limit=100")["jobs"])
     work_before = set((server_root / "work").iterdir())
     refused(execute(ogc, "Jpeg2Tiff", inputs, outputs, status=400), 400, *words)

@@ -89,6 +89,15 @@ def test_outputs_are_never_written_through_links_to_inputs(wps, data_root, name,
     assert victim.read_bytes() == before
 
 
+def test_a_server_path_sent_as_text_is_named_as_sent_never_by_its_real_path(wps, data_root):
+    (data_root / "notes").mkdir(exist_ok=True)
+    (data_root / "notes" / "readme.txt").write_text("not an image")
+    doc = assert_valid(extract_info(wps, ("images", "notes/readme.txt")).data)
+    result = doc.xpath("//wps:ComplexData/text()", namespaces=NS)[0]
+    assert [r["name"] for r in json.loads(result)["rejected"]] == ["notes/readme.txt"]
+    assert str(data_root) not in result
+
+
 @pytest.mark.parametrize("how", ["absolute", "relative", "file-url"])
 def test_sibling_prefix_and_dotdot_paths_are_refused(wps, data_root, secret, how):
     _, product = secret
