@@ -2,10 +2,12 @@
 OWSLib; the same jobs as WPS; every JSON answer validated against the standard's schemas."""
 
 import base64
+import configparser
 import os
 import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 import rasterio
@@ -23,6 +25,7 @@ from helpers.paths import shared_path
 from helpers.rasters import day, write_tif
 from helpers.schemas import assert_valid as assert_valid_xml
 from helpers.webserver import body, serving
+import processes
 from processes.registry import OPERATIONS
 from processes.service import store_for_config
 from helpers.wps import NS, execute_xml, post
@@ -298,7 +301,10 @@ def test_job_list_pages(ogc):
     assert second["jobs"][0]["jobID"] != first["jobs"][0]["jobID"]
 
 
-def test_an_operator_can_hide_the_job_list_but_not_the_jobs(ogc, candela_settings):
+def test_the_job_list_is_hidden_unless_the_operator_lists_jobs(ogc, candela_settings):
+    packaged = configparser.ConfigParser()
+    packaged.read(Path(processes.__file__).with_name("defaults.cfg"))
+    assert packaged.get("candela", "listjobs") == "false", "an installed server lists no jobs by default"
     store = store_for_config()
     job_id = store.submit("NoSuch:Process", {})
     store.dismiss(job_id)
