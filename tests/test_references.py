@@ -36,6 +36,13 @@ def test_paths_outside_or_missing_are_refused(roots, path):
         path_under_roots(path.format(data=data, secret=secret), [data])
 
 
+@pytest.mark.parametrize("path", ["sub/a\0.tif", "{data}/sub/a.tif\0"])
+def test_a_nul_character_is_an_input_error_not_a_crash(roots, path):
+    data, _ = roots
+    with pytest.raises(InputError, match="NUL"):
+        path_under_roots(path.format(data=data), [data])
+
+
 def test_symlinks_are_followed_before_the_check(roots):
     data, secret = roots
     os.symlink(secret / "b.tif", data / "link.tif")

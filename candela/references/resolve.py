@@ -19,6 +19,8 @@ def path_under_roots(path, roots):
 
     A relative ``path`` is looked up in each root in turn.
     """
+    if "\0" in str(path):  # no file name holds one; os.path would raise ValueError
+        raise InputError("a path cannot contain a NUL character")
     real_roots = [os.path.realpath(r) for r in roots if str(r).strip()]
     if not real_roots:
         raise InputError("server paths are not accepted here (no data root is configured)")
