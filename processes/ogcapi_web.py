@@ -71,8 +71,7 @@ def jobs_listed():
 
 def ogcapi_url():
     """The public address of OGC API - Processes: beside WPS (``.../wps`` → ``.../ogcapi``)."""
-    url = configuration.get_config_value("server", "url").rstrip("/")
-    return url.rsplit("/", 1)[0] + "/ogcapi"
+    return registry.sibling_url("ogcapi")
 
 
 def pygeoapi_config(operations, url):

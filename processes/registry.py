@@ -7,7 +7,7 @@ describes the same operations (:mod:`processes.ogcapi`). A job records which bin
 """
 
 import importlib
-from urllib.parse import urljoin
+from urllib.parse import urlsplit, urlunsplit
 
 from pywps import configuration
 
@@ -56,8 +56,15 @@ def load_process(key):
 
 
 def service_url(binding):
-    """The public address of a binding's service: ``[server] url`` for WPS; the QGIS profile
+    """The public address of a binding's service: ``[server] url`` for WPS, the QGIS profile
     beside it (``http://host/wps`` → ``http://host/qgis/wps``)."""
-    url = configuration.get_config_value("server", "url")
     path = PROFILES[binding].url_path
-    return urljoin(url, path) if path else url
+    return sibling_url(path) if path else configuration.get_config_value("server", "url")
+
+
+def sibling_url(path):
+    """``path`` beside the WPS service: in the folder of ``[server] url`` (the application's
+    root: ``http://host/wps``, ``http://host/wps/`` and ``http://host`` → ``http://host/``)."""
+    parts = urlsplit(configuration.get_config_value("server", "url"))
+    folder = parts.path.rstrip("/").rsplit("/", 1)[0] + "/"
+    return urlunsplit(parts._replace(path=folder + path, query="", fragment=""))

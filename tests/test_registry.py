@@ -65,3 +65,23 @@ def test_literals_are_typed_by_their_declaration_and_blame_their_input(tmp_path)
     with pytest.raises(InputError) as error:
         Job(operation, {"n": ["seven"]}, tmp_path, tmp_path).literal("n")
     assert error.value.input == "n" and "not an integer" in str(error.value)
+
+
+@pytest.mark.parametrize("url, qgis, ogcapi", [
+    ("http://h:5000/wps", "http://h:5000/qgis/wps", "http://h:5000/ogcapi"),
+    ("http://h/wps/", "http://h/qgis/wps", "http://h/ogcapi"),
+    ("http://h:5000", "http://h:5000/qgis/wps", "http://h:5000/ogcapi"),
+    ("https://h/eo/wps?map=x", "https://h/eo/qgis/wps", "https://h/eo/ogcapi"),
+])
+def test_every_service_is_addressed_beside_wps(wps_app, url, qgis, ogcapi):
+    from pywps import configuration
+
+    from processes.ogcapi_web import ogcapi_url
+
+    saved = configuration.CONFIG.get("server", "url")
+    configuration.CONFIG.set("server", "url", url)
+    try:
+        assert registry.service_url("wps") == url
+        assert (registry.service_url("qgis"), ogcapi_url()) == (qgis, ogcapi)
+    finally:
+        configuration.CONFIG.set("server", "url", saved)
