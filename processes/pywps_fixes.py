@@ -19,7 +19,7 @@ Written for PyWPS :data:`WRITTEN_FOR`: :func:`apply` refuses any other version.
 import sys
 
 import pywps
-from jinja2 import PackageLoader, TemplateNotFound
+from jinja2 import Environment, PackageLoader
 from pywps.app.WPSRequest import WPSRequest
 
 #: The PyWPS version these fixes were written for and tested against.
@@ -67,6 +67,10 @@ TEMPLATE_FIXES = {
 }
 
 
+class TemplateFixFailed(RuntimeError):
+    """A template fix no longer matches PyWPS's template exactly once."""
+
+
 class FixedTemplateLoader(PackageLoader):
     """PyWPS's templates with :data:`TEMPLATE_FIXES` applied."""
 
@@ -77,7 +81,7 @@ class FixedTemplateLoader(PackageLoader):
         source, filename, uptodate = super().get_source(environment, template)
         for old, new in TEMPLATE_FIXES.get(template, ()):
             if source.count(old) != 1:
-                raise TemplateNotFound(f"{template}: PyWPS template changed, fix {old!r} no longer applies")
+                raise TemplateFixFailed(f"{template}: PyWPS template changed, fix {old!r} no longer applies")
             source = source.replace(old, new)
         return source, filename, uptodate
 
@@ -87,10 +91,15 @@ TEMPLATES = FixedTemplateLoader()
 
 
 def apply():
-    """Check the PyWPS version, and have its Service build our request class (idempotent)."""
+    """Check the PyWPS version and that every template fix applies (so a server whose PyWPS
+    changed does not start, rather than fail at its first response), and have PyWPS's Service
+    build our request class (idempotent)."""
     if pywps.__version__ != WRITTEN_FOR:
         raise RuntimeError(f"processes.pywps_fixes was written for PyWPS {WRITTEN_FOR}, not {pywps.__version__}: "
                            "check each fix against the new version (tests/test_wps_conformance.py) and update it")
+    environment = Environment(loader=TEMPLATES)
+    for template in TEMPLATE_FIXES:
+        TEMPLATES.get_source(environment, template)
 
     # PyWPS's Service.call builds its request as WPSRequest(http_request, preprocessors), by
     # that module name: make it build ours.

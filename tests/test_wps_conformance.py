@@ -277,3 +277,14 @@ def test_the_fixes_refuse_another_pywps_version(monkeypatch):
     monkeypatch.setattr(pywps, "__version__", "4.9.0")
     with pytest.raises(RuntimeError, match="4.8.1"):
         pywps_fixes.apply()
+
+
+def test_a_template_fix_that_no_longer_applies_stops_the_server_starting(monkeypatch):
+    from processes import pywps_fixes
+
+    pywps_fixes.apply()  # every fix applies to the PyWPS installed
+    template = "1.0.0/execute/main.xml"
+    changed = [*pywps_fixes.TEMPLATE_FIXES[template], ("<wps:NoSuchElement>", "")]
+    monkeypatch.setitem(pywps_fixes.TEMPLATE_FIXES, template, changed)
+    with pytest.raises(pywps_fixes.TemplateFixFailed, match="NoSuchElement"):
+        pywps_fixes.apply()
