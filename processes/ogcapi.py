@@ -210,6 +210,6 @@ def results(outputs):
         value, media, encoding = output["value"], output.get("type"), output.get("encoding")
         if media == declared.JSON and not encoding:
             value = json.loads(value)
-        found[identifier] = {key: item for key, item in
-                             (("value", value), ("mediaType", media), ("encoding", encoding)) if item}
+        found[identifier] = {"value": value, **{key: item for key, item in (("mediaType", media),
+                                                                            ("encoding", encoding)) if item}}
     return found

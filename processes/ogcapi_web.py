@@ -202,7 +202,11 @@ class OgcApi:
         return edit_json(self.call(processes_api.get_jobs, request, job_id), without_empty_members)
 
     def results(self, request, job_id):
-        return self.call(processes_api.get_job_result, request, job_id)
+        headers, status, content = self.call(processes_api.get_job_result, request, job_id)
+        if status == HTTPStatus.BAD_REQUEST:  # a failed job: say why (pygeoapi: "job failed")
+            job = self.api.manager.get_job(job_id)
+            content = exception("JobFailed", f"The job failed: {job['message']}")
+        return headers, status, content
 
 
 def openapi_document(config):

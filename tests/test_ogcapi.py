@@ -259,7 +259,7 @@ def test_a_failed_job_says_why_naming_the_input(ogc, data_root):
     job_id = response.headers["Location"].rsplit("/", 1)[1]
     job = wait(ogc, job_id)
     assert job["status"] == "failed" and "product" in job["message"], job
-    refused(ogc.get(f"/ogcapi/jobs/{job_id}/results"), 400)
+    refused(ogc.get(f"/ogcapi/jobs/{job_id}/results"), 400, "The job failed", "Input product")
     synchronous = execute(ogc, "Jpeg2Tiff", {"product": "not-a-product.zip"}, status=400)
     failure = assert_valid(synchronous.get_json(), "exception")
     assert "product" in failure["description"] and "Traceback" not in failure["description"]
