@@ -80,6 +80,15 @@ class QgisProcess(WpsProcess):
                                            for text in self.split_references(item.data)]
         return values
 
+    def input_name(self, identifier):
+        """What the plugin's user sees of the declared input ``identifier``: a file input's
+        ``_ref`` field, a name without "date"."""
+        declared_inputs = {i.identifier: i for i in self.operation.inputs}
+        inpt = declared_inputs.get(identifier)
+        if isinstance(inpt, declared.FileInput):
+            return identifier + REF_SUFFIX
+        return without_date(identifier)
+
     def split_references(self, text):
         """The references in one ``_ref`` value: separated by commas (or whitespace)."""
         return [part for part in LIST_SEPARATORS.split(str(text)) if part]

@@ -139,6 +139,10 @@ class WpsProcess(Process):
             values[inpt.identifier] = sources
         return values
 
+    def input_name(self, identifier):
+        """What this binding calls the declared input ``identifier`` (the same, in WPS)."""
+        return identifier
+
     def split_references(self, text):
         """The references in one ``_ref`` value (whitespace-separated)."""
         return str(text).split()
@@ -157,7 +161,7 @@ class WpsProcess(Process):
             self.operation.run(job)
             self.publish(job, request, response)
         except InputError as error:
-            text = f"Input {error.input}: {error}" if error.input else str(error)
+            text = f"Input {self.input_name(error.input)}: {error}" if error.input else str(error)
             raise ProcessError(text, allowed_chars=MESSAGE_CHARS) from None
         except ProcessError:
             raise

@@ -169,3 +169,13 @@ def test_an_unknown_choice_is_named(plugin):
     with pytest.raises(ServiceException) as error:
         plugin.run("Jpeg2Tiff", texts={"product_ref": "x.zip"}, checked={"resolution": ["30"]})
     assert refusal(error) == ("InvalidParameterValue", "resolution")
+
+
+def test_a_job_failure_names_the_field_the_plugin_shows(plugin):
+    execution = plugin.run("SARChangeDetect", texts={"images_ref": "s1-1.tif,s1-2.tif", "event_day": "yesterday"})
+    assert not execution.isSucceded()
+    message = " ".join(error.text for error in execution.errors)
+    assert "Input event_day" in message and "event_date" not in message, message
+    execution = plugin.run("ChangeDetect", texts={"before_ref": "s1-1.tif", "after_ref": "after.tif"})
+    message = " ".join(error.text for error in execution.errors)
+    assert "Input before_ref" in message, message
