@@ -5,7 +5,7 @@ from the declaration: the WPS process (:mod:`processes.wps`), its QGIS variant
 (:mod:`processes.qgis`) and the OGC API - Processes description (:mod:`processes.ogcapi`).
 Nothing here imports a web framework.
 
-Input kinds follow the service's conventions (DEVELOPERS.md): a :class:`FileInput` is a
+Input kinds follow the service's conventions (README, "Processes"): a :class:`FileInput` is a
 raster or archive, given by upload or by reference (an http(s) URL or a path under a data
 root); a :class:`VectorInput` is a layer of features (GML or GeoJSON); literals are
 :class:`LiteralInput` (an optional literal sent empty means "not given").
@@ -68,10 +68,6 @@ class FileInput:
     required: bool = True
     max_occurs: int = 1
 
-    @property
-    def rasters_only(self):
-        return all(f in RASTER for f in self.formats)
-
 
 @dataclass(frozen=True)
 class VectorInput:
@@ -98,10 +94,6 @@ class Output:
     abstract: str
     formats: tuple = (JSON,)
     by_reference: bool = False
-
-    @property
-    def is_json(self):
-        return self.formats[0] == JSON
 
     @property
     def file_name(self):

@@ -60,7 +60,7 @@ def fetch_policy():
 
 
 def archive_limits():
-    """Keyword arguments of ``candela.archive.extract_zip`` (and ``sentinel2.open_product``)."""
+    """Keyword arguments of ``candela.safe.archive.extract_zip`` (and ``sentinel2.open_product``)."""
     return dict(
         max_total_bytes=_setting("maxextracted", _bytes, archive.MAX_BYTES),
         max_members=_setting("maxmembers", int, archive.MAX_MEMBERS),

@@ -1,7 +1,9 @@
 """TrainAutoencoder: fit a change-detection model to a user's own image pairs."""
 
+import os
 import re
 import shutil
+import tempfile
 from pathlib import Path
 
 from candela.learning import training
@@ -55,11 +57,18 @@ def parse_bands(text):
 
 
 def publish(folder, model_id):
-    """Move a trained model into the user models folder; an existing model is never replaced."""
+    """Move a trained model into the user models folder; an existing model is never replaced,
+    not even one saved meanwhile by another job (the last step is one rename, which refuses a
+    folder that is not empty)."""
     destination = Path(user_models_dir()) / model_id
-    if destination.exists():
-        raise InputError(f"a model {model_id!r} was saved meanwhile by another job; choose another id", "model_id")
-    shutil.move(str(folder), str(destination))
+    staging = Path(tempfile.mkdtemp(prefix=f".{model_id}-", dir=destination.parent))  # same file system
+    shutil.copytree(folder, staging, dirs_exist_ok=True)
+    try:
+        os.rename(staging, destination)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise InputError(f"a model {model_id!r} was saved meanwhile by another job; choose another id",
+                         "model_id") from None
 
 
 OPERATION = Operation(

@@ -23,9 +23,9 @@ from pywps.inout.formats import FORMATS
 from pywps.inout.outputs import ComplexOutput
 
 from . import limits
+from .wps import MESSAGE_CHARS
 
 #: Characters kept in the messages of :func:`check_embedded` (PyWPS strips all others).
-MESSAGE_CHARS = ".:!?=,;-_/()"
 #: The types PyWPS embeds as they are (``_json_data`` of its ComplexOutput).
 JSON_TYPES = (FORMATS.JSON.mime_type, FORMATS.GEOJSON.mime_type)
 

@@ -3,6 +3,7 @@
 import json
 import shutil
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ import rasterio
 import requests
 from rasterio.windows import Window
 
+from candela.errors import InputError
 from helpers.live import open_remote_raster
 from helpers.paths import shared_path
 from helpers.schemas import assert_valid
@@ -169,3 +171,22 @@ def test_change_detect_on_real_oscd_crops_with_owslib(live, tmp_path):
     if labels.any():
         assert values[labels].mean() > values[~labels].mean()
     assert requests.get(outputs["change_map"].reference, timeout=10).ok
+
+
+def test_a_trained_model_never_replaces_one_saved_meanwhile(wps_app, tmp_path):
+    from processes.models import user_models_dir
+    from processes.trainautoencoder import publish
+
+    trained = tmp_path / "trained"
+    trained.mkdir()
+    (trained / "metadata.json").write_text("{}")
+    existing = Path(user_models_dir()) / "raced"
+    existing.mkdir(parents=True, exist_ok=True)
+    (existing / "metadata.json").write_text('{"theirs": true}')
+    with pytest.raises(InputError) as error:
+        publish(trained, "raced")
+    assert error.value.input == "model_id" and "meanwhile" in str(error.value)
+    assert (existing / "metadata.json").read_text() == '{"theirs": true}'
+    assert sorted(p.name for p in existing.parent.iterdir() if p.name.startswith(".raced")) == []
+    publish(trained, "fresh")
+    assert (Path(user_models_dir()) / "fresh" / "metadata.json").read_text() == "{}"

@@ -85,3 +85,4 @@ def test_every_service_is_addressed_beside_wps(wps_app, url, qgis, ogcapi):
         assert (registry.service_url("qgis"), ogcapi_url()) == (qgis, ogcapi)
     finally:
         configuration.CONFIG.set("server", "url", saved)
+
