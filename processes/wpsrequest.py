@@ -58,11 +58,14 @@ class CandelaRequest(WPSRequest):
             self.outputs = kvp_outputs(self.output_ids, self.raw) if self.output_ids else {}
 
     def check_and_set_version(self, version, allow_default=False):
-        """DescribeProcess and Execute must say their version (GetCapabilities negotiates it
-        and passes the version it chose)."""
+        """DescribeProcess and Execute must say their version, 1.0.0, the only one answered
+        (GetCapabilities negotiates it and passes the version it chose)."""
         if not version and not allow_default:
             operation = OPERATIONS.get(self.operation, "The request")
             raise MissingParameterValue(f"{operation} needs the version parameter (version=1.0.0)", "version")
+        if version and version != "1.0.0":  # PyWPS would answer 2.0.0 requests in 1.0.0
+            raise InvalidParameterValue(f"Version {str(version)[:20]!r} is not served; this server answers WPS 1.0.0",
+                                        "version")
         super().check_and_set_version(version, allow_default=allow_default)
 
 

@@ -122,6 +122,12 @@ def test_describe_process_and_execute_need_a_version(wps, product_zip, how):
     assert "version" in refused(response, "MissingParameterValue", "version")
 
 
+def test_a_version_not_served_is_refused(wps):
+    for operation in ("DescribeProcess", "Execute"):
+        response = wps.get(f"/wps?service=WPS&version=2.0.0&request={operation}&identifier=Jpeg2Tiff")
+        assert "1.0.0" in refused(response, "InvalidParameterValue", "version")
+
+
 def test_get_capabilities_needs_no_version(wps):
     doc = assert_valid(wps.get("/wps?service=WPS&request=GetCapabilities").data)
     assert etree.QName(doc).localname == "Capabilities"
