@@ -48,6 +48,11 @@ class CandelaManager(BaseManager):
         return {identifier: registry.load_operation(conf["processor"]["operation"])
                 for identifier, conf in self.processes.items()}
 
+    @cached_property
+    def identifiers(self):
+        """``{operation path: process identifier}``, to name a job's process by its binding key."""
+        return {conf["processor"]["operation"]: identifier for identifier, conf in self.processes.items()}
+
     @property
     def store(self):
         return self.service.store
@@ -83,13 +88,13 @@ class CandelaManager(BaseManager):
         jobs = self.store.jobs(status=status, limit=limit, offset=offset or 0)
         counts = self.store.counts()
         matched = counts.get(status, 0) if status else sum(counts.values())
-        return {"jobs": [job_info(job) for job in jobs], "numberMatched": matched}
+        return {"jobs": [job_info(job, self.identifiers) for job in jobs], "numberMatched": matched}
 
     def get_job(self, job_id):
         job = self.store.get(job_id)
         if job is None:
             raise JobNotFoundError(job_id)
-        return job_info(job)
+        return job_info(job, self.identifiers)
 
     def get_job_result(self, job_id):
         """A successful job's results; a dismissed job has none (no such job, for pygeoapi's
@@ -141,11 +146,12 @@ def timestamp(epoch):
     return datetime.fromtimestamp(epoch, timezone.utc).strftime(DATETIME_FORMAT) if epoch else ""
 
 
-def job_info(job):
-    """A job as pygeoapi's job metadata (its process: what the request named, else the binding
-    the store records)."""
+def job_info(job, identifiers):
+    """A job as pygeoapi's job metadata; its process named by the binding the store records
+    (``wps:module:NAME``), or that key itself for an operation not served here."""
     updated = job["finished"] or job["heartbeat"] or job["started"] or job["created"]
-    process = (job["request"] or {}).get("identifier") or job["process"]
+    path = job["process"].split(":", 1)[-1]
+    process = identifiers.get(path, job["process"])
     return {
         "type": "process", "identifier": job["job_id"], "process_id": process,
         "status": job["status"], "message": job["message"], "progress": job["progress"],

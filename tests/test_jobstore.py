@@ -3,6 +3,7 @@ processes, conditional state changes, a bounded queue, and no "database is locke
 
 import multiprocessing
 import os
+import time
 import uuid
 
 import pytest
@@ -169,3 +170,15 @@ def test_stale_jobs_are_found_by_heartbeat(url):
     store.claim("h", 1, 1)
     assert [j["job_id"] for j in store.stale(time.time() + 1)] == [job_id]
     assert store.stale(time.time() - 60) == []
+
+
+def test_job_pages_hold_states_newest_first_without_requests_or_results(url):
+    store = JobStore(url)
+    ids = []
+    for n in range(3):
+        ids.append(store.submit("P", {"n": n, "upload": "x" * 1000}))
+        time.sleep(0.01)
+    page = store.jobs(limit=2, offset=1)
+    assert [job["job_id"] for job in page] == [ids[1], ids[0]]
+    assert all("request" not in job and "result" not in job for job in page)
+    assert store.get(ids[0])["request"]["n"] == 0

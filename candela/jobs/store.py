@@ -142,15 +142,16 @@ class JobStore:
         return _decoded(row)
 
     def jobs(self, status=None, process=None, limit=None, offset=0):
-        """Jobs, newest first, optionally of some statuses (a name or a tuple) or one process;
-        a page of them with ``limit`` and ``offset``."""
-        query = sa.select(JOBS).order_by(JOBS.c.created.desc(), JOBS.c.job_id).limit(limit).offset(offset)
+        """The states of jobs (without request and result, which may be large: see :meth:`get`),
+        newest first, optionally of some statuses (a name or a tuple) or one process; a page of
+        them with ``limit`` and ``offset``."""
+        query = sa.select(*STATE).order_by(JOBS.c.created.desc(), JOBS.c.job_id).limit(limit).offset(offset)
         if status:
             query = query.where(JOBS.c.status.in_([status] if isinstance(status, str) else status))
         if process:
             query = query.where(JOBS.c.process == process)
         with self._reading() as db:
-            return [_decoded(row) for row in db.execute(query).mappings()]
+            return [dict(row) for row in db.execute(query).mappings()]
 
     def ended_before(self, cutoff):
         """Ids of the jobs that ended before ``cutoff`` (epoch seconds)."""
