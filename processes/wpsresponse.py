@@ -75,12 +75,13 @@ def _as_sent(value):
 
 
 def _xml_or_text(text):
-    """Embedded data as it came: an XML element (PyWPS keeps it as its text) as XML, other text escaped."""
+    """Embedded data as it came: an XML element (PyWPS keeps it as its text) as that element
+    (re-serialised: no XML declaration or DOCTYPE inside the response), other text escaped."""
     if text.lstrip().startswith("<"):
         parser = etree.XMLParser(resolve_entities=False, no_network=True)
         try:
-            etree.fromstring(text.encode("utf-8"), parser)
-            return Markup(text)
+            root = etree.fromstring(text.encode("utf-8"), parser)
+            return Markup(etree.tostring(root, encoding=str))
         except etree.XMLSyntaxError:
             pass
     return Markup(escape(text))

@@ -272,6 +272,16 @@ def test_lineage_echoes_references_and_every_value(wps, product_zip, data_root):
     assert inputs[0].find("wps:Reference", NS).get("{%s}href" % NS["xlink"]) == product_zip.as_uri()
 
 
+def test_lineage_of_embedded_xml_text_keeps_the_response_well_formed(wps):
+    embedded = ('<wps:Data><wps:ComplexData mimeType="image/tiff">'
+                '<![CDATA[<?xml version="1.0"?><!DOCTYPE a><a>not an image</a>]]></wps:ComplexData></wps:Data>')
+    xml = execute_xml("ExtractInfo", [("images", "PLACEHOLDER")], outputs=[("pairs", False)])
+    xml = xml.replace("<wps:Data><wps:LiteralData>PLACEHOLDER</wps:LiteralData></wps:Data>", embedded)
+    doc = succeeded(post(wps, xml.replace("<wps:ResponseDocument>", '<wps:ResponseDocument lineage="true">')))
+    echoed = doc.xpath("//wps:DataInputs//wps:ComplexData", namespaces=NS)[0]
+    assert [etree.QName(e).localname for e in echoed] == ["a"] and echoed[0].text == "not an image"
+
+
 # The patch behind CandelaRequest
 
 
