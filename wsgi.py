@@ -130,7 +130,7 @@ def main(argv=None):
         return 0
     if args.command == "dismiss":
         config.load_config()
-        from processes.service import dismiss
+        from processes.jobcontrol import dismiss
 
         print(dismiss(args.job_id))
         return 0

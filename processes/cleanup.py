@@ -10,7 +10,7 @@ from pywps import configuration, dblog
 from candela.jobs.store import UNFINISHED
 
 from .jobfiles import job_folder, output_folder, status_document
-from .service import store_for_config
+from .jobcontrol import store_for_config
 
 
 def cleanup(max_age, now=None):

@@ -23,7 +23,8 @@ from candela.jobs.store import FINAL, SUCCESSFUL
 from . import registry
 from .cleanup import remove_job
 from .ogcapi import results, wps_inputs, wps_outputs
-from .service import CandelaService, dismiss
+from .jobcontrol import dismiss
+from .service import CandelaService
 
 PROTOCOL = "ogcapi"
 JSON = "application/json"

@@ -14,10 +14,8 @@ import copy
 import logging
 import os
 import shutil
-import sys
 import time
 
-from lxml import etree
 from pywps import Service, configuration
 from pywps.exceptions import FileURLNotSupported, InvalidParameterValue, MissingParameterValue, NoApplicableCode, \
     ServerBusy
@@ -26,17 +24,16 @@ from pywps.response.capabilities import CapabilitiesResponse
 from pywps.response.execute import ExecuteResponse
 from pywps.response.status import WPS_STATUS
 
-from candela.jobs import FINAL, JobStore, QueueFull
-from candela.jobs.executor import Executor, stop_worker
-from candela.jobs.store import new_job_id, this_host
+from candela.jobs import FINAL, QueueFull
+from candela.jobs.store import new_job_id
 
-from . import config
-from .jobfiles import job_folder, output_folder, status_document
-from .statusdoc import mark_failed, write_status_document
 from .job import is_blank
+from .jobcontrol import executor_for_config
+from .jobfiles import job_folder, status_document
+from .jobrequests import prepare, save_request
 from .pywps_fixes import TEMPLATES
 from .registry import process_key, service_url
-from .results import outputs_of
+from .statusdoc import write_status_document
 from .wpsrequest import check_literal, complex_value
 from .wpsresponse import escape_json_outputs, lineage_inputs, service_instance
 
@@ -44,9 +41,6 @@ LOGGER = logging.getLogger("PYWPS")
 
 #: Seconds between two looks at the store while a synchronous client waits.
 SYNC_POLL = 0.1
-
-_STORES, _EXECUTORS = {}, {}  # one of each per job database in a process
-
 
 class JobResponse(ExecuteResponse):
     """PyWPS's Execute response, with status documents written whole (see :mod:`.statusdoc`),
@@ -235,143 +229,3 @@ class CandelaService(Service):
                 raise MissingParameterValue(
                     f"Input {identifier} is required: give {' or '.join(alternatives)}", identifier)
         wps_request.sent_inputs, wps_request.inputs = wps_request.inputs, parsed
-
-
-# Jobs on disk
-
-def prepare(process, job_id, folder, workdir="run"):
-    """A copy of ``process`` for one job: its id, and its work folder inside the job folder."""
-    process = copy.deepcopy(process)
-    process._set_uuid(job_id)
-    process._setup_status_storage()
-    process.set_workdir(str(folder / workdir))
-    return process
-
-
-def save_request(wps_request, raw_inputs, folder):
-    """The request as JSON for a worker; embedded (uploaded) data goes to files in the job
-    folder, so a queued job holding large uploads never sits in the database."""
-    inputs = {}
-    uploads = folder / "inputs"
-    count = 0
-    for identifier, values in raw_inputs.items():
-        inputs[identifier] = []
-        for value in values:
-            value = dict(value)
-            data = value.get("data")
-            if isinstance(data, etree._Element):
-                data = etree.tostring(data, encoding=str)
-            if isinstance(data, (bytes, str)) and _is_embedded_complex(value):
-                uploads.mkdir(parents=True, exist_ok=True)
-                count += 1
-                path = uploads / f"upload-{count}"  # named by us, never by the request
-                path.write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
-                value.pop("data")
-                value["data_file"] = {"path": path.name, "bytes": isinstance(data, bytes)}
-            inputs[identifier].append(value)
-    return {
-        "version": wps_request.version, "language": wps_request.language, "identifier": wps_request.identifier,
-        "store_execute": wps_request.store_execute, "status": wps_request.status, "lineage": wps_request.lineage,
-        "outputs": wps_request.outputs, "raw": wps_request.raw, "inputs": inputs,
-        "default_mimetype": wps_request.default_mimetype,
-        # The response's format (XML or JSON) follows the client's Accept header.
-        "accept": wps_request.http_request.headers.get("Accept", "") if wps_request.http_request else "",
-    }
-
-
-def _is_embedded_complex(value):
-    """Embedded complex data carries a mimeType key (PyWPS's parser sets it, maybe to None),
-    a reference an href, a literal neither."""
-    return "mimeType" in value and "href" not in value
-
-
-def load_request(request, folder):
-    """The raw input dicts of :func:`save_request`, with uploaded data read back."""
-    inputs = {}
-    for identifier, values in request["inputs"].items():
-        inputs[identifier] = []
-        for value in values:
-            value = dict(value)
-            stored = value.pop("data_file", None)
-            if stored:
-                data = (folder / "inputs" / stored["path"]).read_bytes()
-                value["data"] = data if stored["bytes"] else data.decode("utf-8")
-            inputs[identifier].append(value)
-    return inputs
-
-
-def final_state(response):
-    """What a waiting synchronous request needs of a finished job's response."""
-    raw_outputs = {}
-    if response.wps_request.raw and response.status == WPS_STATUS.SUCCEEDED:
-        for identifier in response.wps_request.outputs:
-            output = response.outputs[identifier]
-            file = output.file if output.prop == "file" else None
-            data = None if file else output.data
-            raw_outputs[identifier] = (file, data.decode("latin-1") if isinstance(data, bytes) else data)
-    names = ("status", "message", "status_percentage", "doc", "content_type")
-    return {"response": {n: getattr(response, n) for n in names}, "raw_outputs": raw_outputs,
-            "outputs": outputs_of(response.doc) if response.status == WPS_STATUS.SUCCEEDED else {}}
-
-
-def job_ended(job, message):
-    """The executor ended a job (its worker died, hung, or ran too long): tell WPS clients."""
-    if job["mode"] == "async":
-        mark_failed(status_document(job["job_id"]), message)
-    shutil.rmtree(job_folder(job["job_id"]), ignore_errors=True)
-    shutil.rmtree(output_folder(job["job_id"]), ignore_errors=True)
-
-
-def dismiss(job_id, message="Dismissed at the operator's request"):
-    """Cancel a queued or running job; say what happened. A worker on this host is stopped
-    here and now, before the status document says so (else its last progress report could
-    land after it); one on another host is stopped by its executor."""
-    store = store_for_config()
-    job = store.state(job_id)
-    if job is None:
-        return f"No job {job_id}"
-    if not store.dismiss(job_id, message):
-        return f"Job {job_id} had already ended ({store.state(job_id)['status']})"
-    job = store.state(job_id)
-    if job["host"] == this_host() and job["pid"]:
-        stop_worker(job["pid"], job_id)
-    job_ended(job, message)
-    return f"Job {job_id} dismissed"
-
-
-# The executor of this process
-
-def worker_command(job):
-    """How a worker process is started for ``job`` (see :mod:`processes.worker`)."""
-    options = [arg for path in config.LOADED for arg in ("--config", path)]
-    # -P: the worker's working folder (the data folder) is not put on its import path.
-    return [sys.executable, "-P", "-m", "processes.worker", *options, "--attempt", str(job["attempts"]), job["job_id"]]
-
-
-def store_for_config():
-    """The job store of the loaded configuration (one per database in a process)."""
-    url = configuration.get_config_value("logging", "database")
-    if url not in _STORES:
-        _STORES[url] = JobStore(url)
-    return _STORES[url]
-
-
-def executor_for_config():
-    """The job store and executor of the loaded configuration (one each per database)."""
-    store = store_for_config()
-    if store.url not in _EXECUTORS:
-        # Workers import the same code as this process, tests' own processes included.
-        # And where this package is, whatever the server's own path held (-P: not the cwd).
-        path = os.pathsep.join(dict.fromkeys([*(p for p in sys.path if p and os.path.isabs(p) and os.path.isdir(p)),
-                                              str(config.PACKAGE.parent)]))
-        _EXECUTORS[store.url] = Executor(
-            store, worker_command,
-            slots=int(configuration.get_config_value("server", "parallelprocesses")),
-            walltime=config.seconds("walltime", "6h"),
-            heartbeat_timeout=config.seconds("heartbeattimeout", "120s"),
-            recovery=config.option("recovery", "requeue"),
-            max_attempts=int(config.option("maxattempts", "2")),
-            on_ended=job_ended, cwd=config.HOME,
-            env={**os.environ, "PYTHONPATH": path},
-        )
-    return store, _EXECUTORS[store.url]

@@ -30,7 +30,8 @@ from candela.jobs.store import FAILED, SUCCESSFUL
 from . import config
 from .registry import load_process
 from .jobfiles import job_folder, output_folder, status_document
-from .service import CandelaService, JobResponse, final_state, load_request, prepare
+from .jobrequests import final_state, load_request, prepare
+from .service import CandelaService, JobResponse
 from .statusdoc import mark_failed
 from .wpsresponse import check_embedded
 

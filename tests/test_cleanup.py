@@ -14,7 +14,7 @@ from helpers.schemas import assert_valid
 from helpers.wps import execute_xml, output_path, post
 from processes.cleanup import cleanup
 from processes.config import parse_age
-from processes.service import store_for_config
+from processes.jobcontrol import store_for_config
 
 
 def wait_final(store, job_id, timeout=60):

@@ -27,7 +27,7 @@ from helpers.schemas import assert_valid as assert_valid_xml
 from helpers.webserver import body, serving
 import processes
 from processes.registry import OPERATIONS
-from processes.service import store_for_config
+from processes.jobcontrol import store_for_config
 from helpers.wps import NS, execute_xml, post
 
 FINAL = ("successful", "failed", "dismissed")
