@@ -28,7 +28,19 @@ from .wpsinputs import CheckedComplexInput
 
 PROFILE = "qgis"
 DATE_WORDS = re.compile("datum|date", re.IGNORECASE)
-LIST_SEPARATORS = re.compile(r"[,\s]+")
+
+
+def split_list(text):
+    """The items of one comma-separated field, stripped. A comma right after a URL's query
+    (``...?bbox=1,2,3,4``) belongs to it, unless a space or a new URL follows it; paths may
+    hold spaces."""
+    items = []
+    for piece in str(text).split(","):
+        if items and "?" in items[-1] and piece[:1] not in ("", " ") and "://" not in piece:
+            items[-1] += "," + piece.rstrip()
+        elif piece.strip():
+            items.append(piece.strip())
+    return items
 
 
 def without_date(text):
@@ -68,7 +80,7 @@ class QgisProcess(WpsProcess):
             if isinstance(inpt, declared.LiteralInput):
                 given = [item.data for item in request.inputs.get(name, ())]
                 if inpt.max_occurs > 1:
-                    given = [part for text in given for part in LIST_SEPARATORS.split(str(text)) if part]
+                    given = [part for text in given for part in split_list(text)]
                 values[inpt.identifier] = given
             elif isinstance(inpt, declared.VectorInput):
                 values[inpt.identifier] = [uploaded(item, name, number)
@@ -90,5 +102,5 @@ class QgisProcess(WpsProcess):
         return without_date(identifier)
 
     def split_references(self, text):
-        """The references in one ``_ref`` value: separated by commas (or whitespace)."""
-        return [part for part in LIST_SEPARATORS.split(str(text)) if part]
+        """The references in one ``_ref`` value, separated by commas (:func:`split_list`)."""
+        return split_list(text)

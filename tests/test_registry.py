@@ -5,7 +5,7 @@ import pytest
 from processes import registry
 from processes.declaration import FileInput, LiteralInput, Operation, Output
 from processes.job import Job, typed
-from processes.qgis import without_date
+from processes.qgis import split_list, without_date
 from candela.errors import InputError
 
 
@@ -86,3 +86,14 @@ def test_every_service_is_addressed_beside_wps(wps_app, url, qgis, ogcapi):
     finally:
         configuration.CONFIG.set("server", "url", saved)
 
+
+
+@pytest.mark.parametrize("text, items", [
+    ("a.tif, b.tif,c.tif", ["a.tif", "b.tif", "c.tif"]),
+    ("my data/a b.tif,  other.tif ", ["my data/a b.tif", "other.tif"]),
+    ("https://h/wcs?bbox=1,2,3,4&f=tif,https://h/b.tif", ["https://h/wcs?bbox=1,2,3,4&f=tif", "https://h/b.tif"]),
+    ("https://h/wcs?bbox=1,2, b.tif", ["https://h/wcs?bbox=1,2", "b.tif"]),
+    (",, ", []),
+])
+def test_a_qgis_list_field_splits_at_commas_but_not_inside_a_url_query(text, items):
+    assert split_list(text) == items
