@@ -27,6 +27,8 @@ EXTENSIONS = {GEOTIFF: ".tif", TIFF: ".tif", ZIP: ".zip", JSON: ".json", PNG: ".
               GEOJSON: ".geojson"}
 RASTER = (GEOTIFF, TIFF)
 LITERAL_TYPES = ("string", "integer", "float", "boolean")
+#: The words a boolean literal is given as, in every protocol.
+BOOLEAN_WORDS = {"true": True, "1": True, "false": False, "0": False}
 
 
 @dataclass(frozen=True)

@@ -18,10 +18,7 @@ from candela.references.download import download
 from candela.references.resolve import resolve
 
 from . import limits
-from .declaration import FileInput, VectorInput
-
-BOOLEAN_WORDS = {"true": True, "1": True, "false": False, "0": False}
-
+from .declaration import BOOLEAN_WORDS, FileInput, VectorInput
 
 @dataclass(frozen=True)
 class Source:

@@ -27,7 +27,7 @@ from .registry import load_operation
 
 JOB_CONTROL = ["sync-execute", "async-execute", "dismiss"]
 TRANSMISSION = ["value", "reference"]
-JSON_TYPES = {"string": "string", "integer": "integer", "float": "number", "boolean": "boolean"}
+SCHEMA_TYPES = {"string": "string", "integer": "integer", "float": "number", "boolean": "boolean"}
 
 
 # Descriptions
@@ -61,7 +61,7 @@ def describe_input(inpt):
 
 
 def literal_schema(literal):
-    schema = {"type": JSON_TYPES[literal.type]}
+    schema = {"type": SCHEMA_TYPES[literal.type]}
     if literal.allowed:
         schema["enum"] = list(literal.allowed)
     if literal.minimum is not None:

@@ -21,13 +21,13 @@ from pywps.inout.literaltypes import convert
 from candela.errors import InputError
 from candela.references.resolve import path_under_roots
 
+from .declaration import BOOLEAN_WORDS
 from .wpsinputs import data_roots
 
 #: The attributes of an output in KVP (lowercase) and PyWPS's keys for them.
 OUTPUT_ATTRIBUTES = {"mimetype": "mimetype", "encoding": "encoding", "schema": "schema", "uom": "uom",
                      "asreference": "asReference"}
 #: xs:boolean's words, and what PyWPS's ``asReference`` holds for each.
-BOOLEANS = {"true": "true", "1": "true", "false": "false", "0": "false"}
 #: What a literal of each type looks like, for messages.
 EXPECTED = {
     "boolean": "a boolean; use true or false",
@@ -99,10 +99,10 @@ def kvp_outputs(text, raw):
                     f"use {allowed}, e.g. {identifier}@asReference=true", parameter)
             value = unquote(value).strip()
             if key == "asReference":
-                if value.lower() not in BOOLEANS:
+                if value.lower() not in BOOLEAN_WORDS:
                     raise InvalidParameterValue(
                         f"{parameter}: asReference of output {identifier} is {value!r}; use true or false", parameter)
-                value = BOOLEANS[value.lower()]
+                value = "true" if BOOLEAN_WORDS[value.lower()] else "false"
             output[key] = value
         outputs[identifier] = output
     if raw and len(outputs) > 1:
@@ -119,7 +119,7 @@ def check_literal(inpt, value):
     text = "" if data is None else str(data).strip()
     data_type = inpt.data_type
     if data_type == "boolean":
-        valid = text.lower() in BOOLEANS
+        valid = text.lower() in BOOLEAN_WORDS
     elif data_type in ("integer", "nonNegativeInteger", "positiveInteger"):
         # xs:integer's digits only (PyWPS takes int(float(text)): 10.7 as 10, and fails on inf).
         valid = bool(INTEGER.fullmatch(text)) and (

@@ -27,7 +27,7 @@ from .wps import MESSAGE_CHARS
 
 #: Characters kept in the messages of :func:`check_embedded` (PyWPS strips all others).
 #: The types PyWPS embeds as they are (``_json_data`` of its ComplexOutput).
-JSON_TYPES = (FORMATS.JSON.mime_type, FORMATS.GEOJSON.mime_type)
+JSON_MEDIA_TYPES = (FORMATS.JSON.mime_type, FORMATS.GEOJSON.mime_type)
 
 
 def service_instance(url=None):
@@ -94,7 +94,7 @@ def escape_json_outputs(outputs):
     escape them in the ``outputs`` of PyWPS's Execute template data."""
     for output in outputs or ():
         if output.get("type") == "complex" and isinstance(output.get("data"), str) \
-                and output.get("mimetype") in JSON_TYPES:
+                and output.get("mimetype") in JSON_MEDIA_TYPES:
             output["data"] = Markup(escape(output["data"]))
 
 

@@ -40,7 +40,7 @@ class Client:
 
     def processes(self):
         """The processes the server offers (each with its ``id`` and ``title``)."""
-        return [self.describe(summary["id"]) for summary in self._get("/processes")["processes"]]
+        return [self.describe(process_id) for process_id in self._methods.values()]
 
     def describe(self, process_id):
         """A process's description: inputs with types, defaults and allowed values."""
@@ -50,6 +50,7 @@ class Client:
 
     @functools.cached_property
     def _methods(self):
+        """``{method name: process id}``, read once from the server's process list."""
         return {method_name(summary["id"]): summary["id"] for summary in self._get("/processes")["processes"]}
 
     def __dir__(self):

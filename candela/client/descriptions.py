@@ -5,9 +5,6 @@ import inspect
 import re
 from dataclasses import dataclass
 
-JSON_TYPES = {"string": str, "integer": int, "number": float, "boolean": bool, "object": dict}
-
-
 def method_name(process_id):
     """The Python name of a process: ``ChangeDetect`` → ``change_detect``, ``SARChangeDetect``
     → ``sar_change_detect``."""
