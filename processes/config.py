@@ -71,7 +71,8 @@ def load_config(cfgfiles=None):
     # PyWPS has made outputpath and workdir absolute against the working folder: read them as written.
     written = configparser.ConfigParser(os.environ, interpolation=configuration.EnvInterpolation())
     written.read([*files, *([os.environ["PYWPS_CFG"]] if os.environ.get("PYWPS_CFG") else [])], encoding="utf-8")
-    for section, option in (("server", "outputpath"), ("server", "workdir"), ("candela", "usermodels")):
+    for section, option in (("server", "outputpath"), ("server", "workdir"), ("candela", "usermodels"),
+                            ("candela", "classifiers")):
         path = home / Path(written.get(section, option)).expanduser()
         path.mkdir(parents=True, exist_ok=True)
         config.set(section, option, str(path))

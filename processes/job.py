@@ -8,12 +8,11 @@ the input (:meth:`Job.blame`); the binding reports them to the client.
 
 import json
 import os
-from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from candela.errors import InputError
+from candela.errors import InputError, blaming
 from candela.references.download import download
 from candela.references.resolve import resolve
 
@@ -134,15 +133,9 @@ class Job:
             return download(source.url, self.workdir, self.fetch_policy, data=source.post_data)
         return resolve(source.reference, self.workdir, self.data_roots, self.fetch_policy)
 
-    @contextmanager
     def blame(self, identifier):
         """InputErrors raised inside the block that name no input are blamed on ``identifier``."""
-        try:
-            yield
-        except InputError as error:
-            if error.input is None:
-                error.input = identifier
-            raise
+        return blaming(identifier)
 
     # Progress and results
 

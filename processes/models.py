@@ -1,4 +1,4 @@
-"""Where the change-detection models are: the shipped ones, then those users trained.
+"""Where models are: the shipped change-detection ones, those users trained, and saved classifiers.
 
 Both folders come from the configuration (``[candela] models`` and ``usermodels``, made
 absolute by :func:`processes.config.load_config`); the core takes them as arguments.
@@ -18,3 +18,8 @@ def user_models_dir():
 def model_directories():
     """Shipped first: an unknown model id is answered with the ids of the first folder only."""
     return [shipped_models_dir(), user_models_dir()]
+
+
+def classifiers_dir():
+    """FusionClassify's saved classifiers (``[candela] classifiers``)."""
+    return configuration.get_config_value("candela", "classifiers")

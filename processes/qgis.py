@@ -14,7 +14,9 @@ to the input's type). So here:
   against them by PyWPS, typed again by the job);
 - a literal taking several values is one literal holding them separated by commas;
 - "date"/"datum" in an identifier or title reads "day" (``event_date`` is ``event_day``), so no
-  date is sent unasked.
+  date is sent unasked;
+- an identifier ending in ``_field`` (the name of a field of the samples) ends in ``_column``
+  instead (``class_column``): "column" gets the plugin's field picker of the chosen layer.
 """
 
 import re
@@ -48,6 +50,12 @@ def without_date(text):
     return DATE_WORDS.sub(lambda m: "day" if m.group(0).islower() else "Day", text)
 
 
+def plugin_name(identifier):
+    """What the plugin shows for a declared input: no date word, and a ``_field`` as a ``_column``."""
+    name = without_date(identifier)
+    return name[: -len("_field")] + "_column" if name.endswith("_field") else name
+
+
 class QgisProcess(WpsProcess):
     """PyWPS's Process for one operation, QGIS profile."""
 
@@ -55,7 +63,7 @@ class QgisProcess(WpsProcess):
     url_path = "qgis/wps"  # beside [server] url
 
     def declare_input(self, inpt):
-        name = without_date(inpt.identifier)
+        name = plugin_name(inpt.identifier)
         if isinstance(inpt, declared.LiteralInput):
             listed = inpt.max_occurs > 1
             text = bool(inpt.allowed) or listed
@@ -76,7 +84,7 @@ class QgisProcess(WpsProcess):
     def read_values(self, request):
         values = {}
         for inpt in self.operation.inputs:
-            name = without_date(inpt.identifier)
+            name = plugin_name(inpt.identifier)
             if isinstance(inpt, declared.LiteralInput):
                 given = [item.data for item in request.inputs.get(name, ())]
                 if inpt.max_occurs > 1:
@@ -94,12 +102,12 @@ class QgisProcess(WpsProcess):
 
     def input_name(self, identifier):
         """What the plugin's user sees of the declared input ``identifier``: a file input's
-        ``_ref`` field, a name without "date"."""
+        ``_ref`` field, a name without "date", a ``_column``."""
         declared_inputs = {i.identifier: i for i in self.operation.inputs}
         inpt = declared_inputs.get(identifier)
         if isinstance(inpt, declared.FileInput):
             return identifier + REF_SUFFIX
-        return without_date(identifier)
+        return plugin_name(identifier)
 
     def split_references(self, text):
         """The references in one ``_ref`` value, separated by commas (:func:`split_list`)."""

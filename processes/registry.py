@@ -13,13 +13,14 @@ from pywps import configuration
 
 from .changedetect import OPERATION as CHANGE_DETECT
 from .extractinfo import OPERATION as EXTRACT_INFO
+from .fusionclassify import OPERATION as FUSION_CLASSIFY
 from .jpeg2tiff import OPERATION as JPEG2TIFF
 from .qgis import QgisProcess
 from .sarchangedetect import OPERATION as SAR_CHANGE_DETECT
 from .trainautoencoder import OPERATION as TRAIN_AUTOENCODER
 from .wps import WpsProcess
 
-OPERATIONS = (JPEG2TIFF, EXTRACT_INFO, CHANGE_DETECT, TRAIN_AUTOENCODER, SAR_CHANGE_DETECT)
+OPERATIONS = (JPEG2TIFF, EXTRACT_INFO, CHANGE_DETECT, TRAIN_AUTOENCODER, SAR_CHANGE_DETECT, FUSION_CLASSIFY)
 PROFILES = {WpsProcess.binding: WpsProcess, QgisProcess.binding: QgisProcess}
 
 
