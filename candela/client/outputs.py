@@ -130,15 +130,15 @@ class Output:
         - anything else: a value sent in the answer as is, a link's downloaded path.
         """
         kind = self.kind
-        if kind == "json" and not as_xarray:
+        if as_xarray and kind != "raster":
+            raise ValueError(f"{self.name} is not a raster ({self.media_type}): it has no xarray form")
+        if kind == "json":
             return self.value if self.href is None else json.loads(self._file(folder).read_text())
-        if self.href is None and isinstance(self.value, str) and kind == "file" and not as_xarray:
+        if self.href is None and isinstance(self.value, str) and kind == "file":
             return self.value  # text sent in the answer
         path = self._file(folder)
         kind = self.kind  # what a zip holds is known once downloaded
         if as_xarray:
-            if kind != "raster":
-                raise ValueError(f"{self.name} is not a raster ({self.media_type}): it has no xarray form")
             try:
                 import rioxarray
             except ImportError:
