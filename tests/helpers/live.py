@@ -28,10 +28,10 @@ def free_port():
         return s.getsockname()[1]
 
 
-def serve(script=SERVE):
+def serve(script=SERVE, *args):
     """The command of a development server running ``script`` (``wsgi.py``, or
-    :mod:`helpers.serve` which adds the test processes)."""
-    return lambda port: [sys.executable, str(script)]
+    :mod:`helpers.serve` which adds the test processes) with ``args``."""
+    return lambda port: [sys.executable, str(script), *args]
 
 
 def gunicorn(port):
