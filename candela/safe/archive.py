@@ -2,7 +2,8 @@
 
 Every member is checked before anything is written (names, types, declared sizes,
 compression ratios), and the bytes actually written are counted while extracting,
-because a crafted archive can lie about its sizes.
+because a crafted archive can lie about its sizes. :func:`check_zip` makes the same checks
+for an archive read in place (through GDAL's /vsizip/, say) instead of unpacked.
 """
 
 import os
@@ -54,6 +55,20 @@ def extract_zip(zip_path, directory, max_total_bytes=MAX_BYTES, max_members=MAX_
     return directory
 
 
+def check_zip(zip_path, max_total_bytes=MAX_BYTES, max_members=MAX_MEMBERS, max_ratio=MAX_RATIO):
+    """The members (ZipInfo) of a zip archive read in place, checked as :func:`extract_zip`
+    checks them before writing anything; the same InputErrors."""
+    if not is_zip(zip_path):
+        raise InputError("the file is not a zip archive")
+    try:
+        with zipfile.ZipFile(zip_path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as error:
+        raise InputError(f"the zip archive is damaged or unsupported ({_reason(error)})") from None
+    _check_members(members, None, max_total_bytes, max_members, max_ratio, zip_path)
+    return members
+
+
 def _check_members(members, root, max_total_bytes, max_members, max_ratio, zip_path):
     if len(members) > max_members:
         raise InputError(f"the zip archive has {len(members)} entries, more than the {max_members} allowed")
@@ -93,6 +108,8 @@ def _check_name(name, root):
     )
     if unsafe:
         raise InputError(f"the zip archive has an unsafe member name {_shown(name)}")
+    if root is None:  # read in place (check_zip): no folder whose links could lead outside
+        return
     target = os.path.realpath(os.path.join(root, name))
     if target == root or os.path.commonpath([target, root]) != root:
         raise InputError(f"the zip archive has an unsafe member name {_shown(name)}")
