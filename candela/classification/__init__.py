@@ -1,0 +1,1 @@
+"""Land-cover classification from Sentinel-1 and Sentinel-2 with active learning."""
