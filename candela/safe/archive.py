@@ -2,7 +2,8 @@
 
 Every member is checked before anything is written (names, types, declared sizes,
 compression ratios), and the bytes actually written are counted while extracting,
-because a crafted archive can lie about its sizes.
+because a crafted archive can lie about its sizes. :func:`check_zip` makes the same checks
+for an archive read in place (through GDAL's /vsizip/, say) instead of unpacked.
 """
 
 import os
@@ -54,6 +55,20 @@ def extract_zip(zip_path, directory, max_total_bytes=MAX_BYTES, max_members=MAX_
     return directory
 
 
+def check_zip(zip_path, max_total_bytes=MAX_BYTES, max_members=MAX_MEMBERS, max_ratio=MAX_RATIO):
+    """The members (ZipInfo) of a zip archive read in place, checked as :func:`extract_zip`
+    checks them before writing anything; the same InputErrors."""
+    if not is_zip(zip_path):
+        raise InputError("the file is not a zip archive")
+    try:
+        with zipfile.ZipFile(zip_path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as error:
+        raise InputError(f"the zip archive is damaged or unsupported ({_reason(error)})") from None
+    _check_members(members, None, max_total_bytes, max_members, max_ratio, zip_path)
+    return members
+
+
 def _check_members(members, root, max_total_bytes, max_members, max_ratio, zip_path):
     if len(members) > max_members:
         raise InputError(f"the zip archive has {len(members)} entries, more than the {max_members} allowed")
@@ -69,12 +84,12 @@ def _check_members(members, root, max_total_bytes, max_members, max_ratio, zip_p
         _check_name(name, root)
         if name.rstrip("/") in seen:
             # A second entry of the same name could overwrite a file already checked.
-            raise InputError(f"the zip archive holds {_shown(name)} twice")
+            raise InputError(f"the zip archive holds {shown_member(name)} twice")
         seen.add(name.rstrip("/"))
         _check_type(member)
         if member.flag_bits & 0x1:
-            raise InputError(f"the zip archive member {_shown(name)} is encrypted")
-        check_ratio(member.file_size, member.compress_size, max_ratio, f"the zip archive member {_shown(name)}")
+            raise InputError(f"the zip archive member {shown_member(name)} is encrypted")
+        check_ratio(member.file_size, member.compress_size, max_ratio, f"the zip archive member {shown_member(name)}")
     # Many members, each below the floor or the ratio, can still add up to a bomb. Compressed
     # sizes count at most the archive's size: members can share their data (overlapping
     # entries), and declared compressed sizes can lie upwards.
@@ -92,20 +107,22 @@ def _check_name(name, root):
         or ".." in name.split("/")
     )
     if unsafe:
-        raise InputError(f"the zip archive has an unsafe member name {_shown(name)}")
+        raise InputError(f"the zip archive has an unsafe member name {shown_member(name)}")
+    if root is None:  # read in place (check_zip): no folder whose links could lead outside
+        return
     target = os.path.realpath(os.path.join(root, name))
     if target == root or os.path.commonpath([target, root]) != root:
-        raise InputError(f"the zip archive has an unsafe member name {_shown(name)}")
+        raise InputError(f"the zip archive has an unsafe member name {shown_member(name)}")
 
 
 def _check_type(member):
     mode = member.external_attr >> 16
     kind = stat.S_IFMT(mode)
     if stat.S_ISLNK(mode):
-        raise InputError(f"the zip archive member {_shown(member.filename)} is a symbolic link")
+        raise InputError(f"the zip archive member {shown_member(member.filename)} is a symbolic link")
     # Archives made on Windows or by some tools leave the unix mode bits empty (kind 0).
     if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
-        raise InputError(f"the zip archive member {_shown(member.filename)} is not a plain file or folder")
+        raise InputError(f"the zip archive member {shown_member(member.filename)} is not a plain file or folder")
 
 
 def _extract_members(archive, members, root, max_total_bytes, max_ratio, zip_path):
@@ -163,8 +180,8 @@ def _make_folders(path, created):
         created.append(folder)
 
 
-def _shown(name):
-    """A member name shortened for a message (it is the user's own text, not a server path)."""
+def shown_member(name):
+    """A member name quoted and shortened for a message (the user's own text, not a server path)."""
     text = name.encode("ascii", "backslashreplace").decode("ascii")
     return repr(text if len(text) <= 80 else text[:77] + "...")
 

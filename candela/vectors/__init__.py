@@ -1,0 +1,1 @@
+"""Vector layers (samples, parcels): read from user files with checks, and written for clients."""
