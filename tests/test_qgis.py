@@ -13,6 +13,7 @@ from werkzeug.test import Client
 from candela.datasets.synthetic_s2 import write_product
 from helpers.live import LiveServer, serve
 from helpers.qgis import GEOTIFF, Plugin, PluginError
+from processes.declaration import VectorInput
 from processes.registry import OPERATIONS
 from helpers.rasters import START, landscape, sar_scene, second_date, write_optical, write_sar
 from helpers.schemas import assert_valid
@@ -60,7 +61,8 @@ def test_describe_process_of_every_qgis_process_is_schema_valid(wps_app):
                               f"&identifier={operation.identifier}")
         doc = assert_valid(response.data)
         complex_inputs = doc.xpath("//Input[ComplexData]/ows:Identifier/text()", namespaces=NS)
-        assert complex_inputs == [], f"{operation.identifier}: {complex_inputs} would need a map layer"
+        layers = [i.identifier for i in operation.inputs if isinstance(i, VectorInput)]  # vector layers only
+        assert complex_inputs == layers, f"{operation.identifier}: {complex_inputs} would need a map layer"
     capabilities = assert_valid(client.get("/qgis/wps?service=WPS&request=GetCapabilities").data)
     addresses = set(capabilities.xpath("//ows:HTTP/*/@xlink:href", namespaces=XLINK_NS))
     assert addresses == {"http://127.0.0.1:5000/qgis/wps"}, addresses
@@ -78,10 +80,12 @@ def test_the_plain_wps_profile_is_what_the_plugin_cannot_load(server):
         Plugin(server.wps).widgets("Jpeg2Tiff")
 
 
-def test_every_process_loads_in_the_plugin_without_layer_or_date_widgets(plugin):
+def test_every_process_loads_in_the_plugin_with_layer_pickers_only_for_vectors_and_no_date_widget(plugin):
     for operation in OPERATIONS:
         widgets = plugin.widgets(operation.identifier)
-        assert "layer" not in widgets.values() and "date" not in widgets.values(), (operation.identifier, widgets)
+        layers = [name for name, widget in widgets.items() if widget == "layer"]
+        assert layers == [i.identifier for i in operation.inputs if isinstance(i, VectorInput)], widgets
+        assert "date" not in widgets.values(), (operation.identifier, widgets)
     assert plugin.widgets("SARChangeDetect")["event_day"] == "line"
     assert plugin.widgets("Jpeg2Tiff")["resolution"] == "combo"
 

@@ -127,11 +127,11 @@ def _labelled(training, class_field):
     """The samples with a class, and how many had none (suggestions sent back half filled in)."""
     if class_field not in training.columns:
         return training, 0
-    text = training[class_field].astype("string").str.strip()
-    given = training[class_field].notna() & (text != "")
+    text = training[class_field].astype("string").str.strip().fillna("")
+    given = (training[class_field].notna() & (text != "")).to_numpy(dtype=bool)
     if not given.any():
         return training, 0  # class_labels says what is wrong
-    return training[given.to_numpy()], int((~given).sum())
+    return training[given], int((~given).sum())
 
 
 def _subset(samples, keep):

@@ -17,9 +17,10 @@ import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 
 SENSORS = ("optical", "sar")
-TREES = 60
-#: Depth bounds the time to classify a full tile (each pixel walks TREES paths this long).
-MAX_DEPTH = 18
+TREES = 50
+#: Trees and depth bound the time to classify a full tile (each pixel walks TREES paths at most this
+#: long): with trees grown to this depth, 3.4 min for 10980 x 10980 pixels on 2 cores (docs/benchmarks.md).
+MAX_DEPTH = 14
 SMOOTHING = 0.02
 
 

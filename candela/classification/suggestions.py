@@ -2,18 +2,24 @@
 
 While the map is classified, a random sample of its valid pixels (``POOL`` at most, never a
 training pixel, never a pixel on a field's edge: see ``classify.uniform_surroundings``) is
-kept with their features and class probabilities. The ``CANDIDATES_PER_SUGGESTION`` x count
-least certain of them (smallest margin between their two likeliest classes) go to CLUE
-(Prabhu et al. 2021, scikit-activeml's ``Clue``): a k-means with each pixel weighted by its
-uncertainty, one suggestion nearest each centre. The pool is clustered on its features and its position
-together (standardised; features and position weigh the same), so the suggestions are
-uncertain pixels unlike each other and apart from each other: labelling two neighbours, or two
-pixels the classifier sees alike, would teach it the same thing twice.
+kept with their features and class probabilities. The suggestions are shared equally among
+the classes the pixels are predicted as (a confused pair of classes gets labels on both
+sides: labels of one side only moved the boundary the wrong way in our measurements). For
+each class, its ``CANDIDATES_PER_SUGGESTION`` x quota least certain pixels (smallest margin
+between the two likeliest classes; ties broken at random) go to CLUE (Prabhu et al. 2021,
+scikit-activeml's ``Clue``): a k-means weighted by uncertainty, one suggestion nearest each
+centre. CLUE clusters features and position together (standardised, position weighted
+``POSITION_WEIGHT`` times the features), so the suggestions are uncertain pixels unlike each
+other and apart from each other: labelling two neighbours, or two pixels the classifier sees
+alike, would teach it the same thing twice.
 
-Measured (tests/test_classification.py, five generated scenes, 2 labels per class to start):
-8 suggested labels raised the map's accuracy by 0.103 ± 0.040, 8 labels at random pixels by
-0.048 ± 0.032. Uncertainty alone (no clustering), or CLUE over the whole pool, did no better
-than random there: the least certain pixels are alike and clumped.
+Measured (tests/test_classification.py: ten generated scenes, 2 labels per class to start, 8
+added; random labels averaged over three draws): the map's accuracy rose by 0.067 ± 0.049 with
+the suggestions, by 0.051 ± 0.054 with random pixels; better on 9 scenes of 10. With 3 labels
+per class and 12 added: 0.039 ± 0.029 against 0.033 ± 0.028. Variants measured the same way
+did no better than random: CLUE over the whole pool; the least certain pixels without
+per-class quotas (they pile into one class of a confused pair); one candidate per cell of the
+image (spread wins over uncertainty).
 """
 
 import numpy as np
@@ -24,8 +30,9 @@ POOL = 20000
 METHOD = "margin_sampling"
 #: CLUE clusters the ``CANDIDATES_PER_SUGGESTION`` x count most uncertain pixels of the pool.
 CANDIDATES_PER_SUGGESTION = 10
-#: Weight of the position against the features in the embedding clustered.
-POSITION_WEIGHT = 1.0
+#: Weight of the position against the features in the embedding clustered: uncertain pixels
+#: clump (a whole uncertain field), and labelling one field twice teaches little.
+POSITION_WEIGHT = 3.0
 
 
 class CandidatePool:
@@ -98,10 +105,26 @@ def choose(rows, cols, X, probabilities, count, seed=0):
     """Indexes into the pool of ``count`` suggestions (all of it when smaller)."""
     if X is None or len(X) <= count:
         return np.arange(0 if X is None else len(X))
-    candidates = np.argsort(margins(probabilities), kind="stable")[:max(count, CANDIDATES_PER_SUGGESTION * count)]
-    classes = np.arange(probabilities.shape[1])
-    scored = _Scored(probabilities[candidates], embedding(X[candidates], rows[candidates], cols[candidates]), classes)
-    strategy = Clue(method=METHOD, random_state=seed, cluster_algo_dict={"n_init": 1, "random_state": seed})
-    index = np.arange(len(candidates), dtype="float64")[:, None]
-    chosen = strategy.query(index, np.full(len(candidates), np.nan), scored, fit_estimator=False, batch_size=count)
-    return candidates[chosen]
+    predicted = probabilities.argmax(axis=1)
+    classes = np.unique(predicted)
+    quotas = np.full(len(classes), count // len(classes))
+    quotas[: count % len(classes)] += 1
+    # Forests' probabilities come in steps of 1/trees: many pixels tie, and a stable sort would
+    # take the tied ones in the pool's order, from the top of the image down.
+    shuffled = np.random.default_rng(seed).permutation(len(X))
+    order = shuffled[np.argsort(margins(probabilities[shuffled]), kind="stable")]
+    chosen = []
+    for cls, quota in zip(classes, quotas):
+        candidates = order[predicted[order] == cls][:CANDIDATES_PER_SUGGESTION * quota]
+        if quota == 0 or len(candidates) == 0:
+            continue
+        if len(candidates) <= quota:
+            chosen.extend(candidates)
+            continue
+        scored = _Scored(probabilities[candidates], embedding(X[candidates], rows[candidates], cols[candidates]),
+                         np.arange(probabilities.shape[1]))
+        strategy = Clue(method=METHOD, random_state=seed, cluster_algo_dict={"n_init": 1, "random_state": seed})
+        index = np.arange(len(candidates), dtype="float64")[:, None]
+        picked = strategy.query(index, np.full(len(candidates), np.nan), scored, fit_estimator=False, batch_size=int(quota))
+        chosen.extend(candidates[picked])
+    return np.array(chosen, dtype=int)
