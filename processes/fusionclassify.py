@@ -33,7 +33,7 @@ def run(job):
         model=model, progress=job.progress, max_pixels=job.max_pixels)
     report = result["report"]
     if model is None:
-        metadata = classifier_metadata(result, job, session_id)
+        metadata = classifier_metadata(result, session_id)
         metadata["id"] = save_classifier(classifiers_dir(), result["model"], metadata)
         report["classifier"] = metadata["id"]
         report["session"] = record_round(session_id, result, metadata["id"])
@@ -83,11 +83,9 @@ def with_session_labels(training, session_id):
     return geopandas.GeoDataFrame(pandas.concat(frames, ignore_index=True), crs=4326)
 
 
-def classifier_metadata(result, job, session_id):
+def classifier_metadata(result, session_id):
     report = result["report"]
-    validation = report["validation"]
-    chosen = validation.get("by_fusion", {}).get(report["fusion"] if report["fusion"] != "features" or
-                                                 "features" in validation.get("by_fusion", {}) else "optical", {})
+    chosen = fusion_scores(report)
     return {
         "classes": report["classes"], "features": report["features"], "fusion": report["fusion"],
         "trained": {"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "session": session_id,
@@ -96,11 +94,17 @@ def classifier_metadata(result, job, session_id):
     }
 
 
+def fusion_scores(report):
+    """The cross-validated scores of the fusion the map was made with (optical alone when only
+    optical images were given); empty when the samples allowed no cross-validation."""
+    by_fusion = report["validation"].get("by_fusion", {})
+    return by_fusion.get(report["fusion"]) or by_fusion.get("optical") or {}
+
+
 def record_round(session_id, result, model_id):
     """Keep this round's labels in the session (a new one when none was given): its id and curve."""
     report = result["report"]
-    by_fusion = report["validation"].get("by_fusion", {})
-    scores = by_fusion.get(report["fusion"]) or by_fusion.get("optical") or {}
+    scores = fusion_scores(report)
     labels = result["labels"]
     record = {"labels": int(len(labels)), "pixels": report["training"]["pixels"], "model": model_id,
               "overall_accuracy": scores.get("overall_accuracy"), "kappa": scores.get("kappa"),
