@@ -194,16 +194,16 @@ def test_runaway_workers_are_stopped_and_their_jobs_failed(servers, how, options
 def test_a_dismissed_job_is_stopped(servers):
     server = servers()
     job_id, _ = submit(server, "Sleeper", [("seconds", "60")])
-    running = server.wait(job_id, until=(RUNNING,))
+    worker = server.worker_of(job_id)
     result = subprocess.run([sys.executable, "wsgi.py", "dismiss", job_id], cwd=ROOT, capture_output=True,
                             text=True, timeout=60, env={**os.environ, "PYWPS_CFG": str(server.config)})
     assert result.returncode == 0 and "dismissed" in result.stdout, result.stderr
     assert server.store.get(job_id)["status"] == DISMISSED
     assert "Dismissed" in failure_text(status_doc(server, job_id))
     deadline = time.monotonic() + 20
-    while os.path.exists(f"/proc/{running['pid']}/cmdline") and time.monotonic() < deadline:
+    while os.path.exists(f"/proc/{worker}/cmdline") and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert not os.path.exists(f"/proc/{running['pid']}/cmdline"), "the worker was stopped"
+    assert not os.path.exists(f"/proc/{worker}/cmdline"), "the worker was stopped"
     assert "Dismissed" in failure_text(status_doc(server, job_id)), "its progress did not overwrite that"
 
 
@@ -213,7 +213,7 @@ def test_killing_the_server_alone_loses_nothing_and_it_restarts_on_its_port(serv
     server = servers(parallelprocesses=2)
     ids = [submit(server, "Sleeper", [("seconds", "3")])[0] for _ in range(2)]
     for job_id in ids:
-        server.wait(job_id, until=(RUNNING,))
+        server.worker_of(job_id)
     server.kill()
     server.start()  # the workers must not hold the listening socket
     for job_id in ids:
@@ -226,10 +226,10 @@ def test_killing_the_server_alone_loses_nothing_and_it_restarts_on_its_port(serv
 def test_killing_server_and_workers_then_restarting_ends_every_job(servers, recovery):
     server = servers(parallelprocesses=2, candela={"recovery": recovery})
     ids = [submit(server, "Sleeper", [("seconds", "4")])[0] for _ in range(3)]
-    running = [server.wait(job_id, until=(RUNNING,)) for job_id in ids[:2]]
+    workers = [server.worker_of(job_id) for job_id in ids[:2]]
     server.kill()
-    for job in running:
-        os.killpg(server.store.get(job["job_id"])["pid"], signal.SIGKILL)
+    for pid in workers:
+        os.killpg(pid, signal.SIGKILL)
     assert server.store.get(ids[2])["status"] == ACCEPTED
     server.start()
     jobs = [server.wait(job_id, timeout=60) for job_id in ids]

@@ -367,12 +367,11 @@ def test_queued_and_running_jobs_are_listed_then_dismissed(live):
                              headers={"Prefer": "respond-async"}, timeout=30) for _ in range(2)]
     assert [r.status_code for r in started] == [201, 201]
     running, queued = [r.headers["Location"].rsplit("/", 1)[1] for r in started]
-    live.wait(running, until=(RUNNING,))
+    worker = live.worker_of(running)
     listed = assert_valid(requests.get(f"{ogcapi}/jobs", timeout=30).json(), "jobList")["jobs"]
     states = {job["jobID"]: job for job in listed}
     assert states[running]["status"] == "running" and "started" in states[running]
     assert states[queued]["status"] == "accepted" and "started" not in states[queued]
-    worker = live.store.get(running)["pid"]
 
     for job_id in (queued, running):
         response = requests.delete(f"{ogcapi}/jobs/{job_id}", timeout=30)

@@ -14,6 +14,7 @@ import requests
 from rasterio.io import MemoryFile
 
 from candela.jobs import FINAL, JobStore
+from candela.jobs.store import RUNNING
 from helpers.config import write_config
 from helpers.paths import ROOT
 from helpers.schemas import assert_valid
@@ -110,6 +111,19 @@ class LiveServer:
                 raise AssertionError(f"job {job_id} still {job and job['status']} after {timeout} s:\n"
                                      f"{self.log()[-3000:]}")
             time.sleep(0.1)
+
+    def worker_of(self, job_id, timeout=60):
+        """The pid of the job's worker once it has one. A job is running from its claim on, a
+        moment before its worker is started and recorded: a server killed in that moment leaves
+        no worker behind, and the job is rightly re-queued."""
+        deadline = time.monotonic() + timeout
+        while True:
+            job = self.wait(job_id, timeout=timeout, until=(RUNNING,))
+            if job["pid"]:
+                return job["pid"]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"job {job_id} has no worker after {timeout} s:\n{self.log()[-3000:]}")
+            time.sleep(0.05)
 
     def __enter__(self):
         return self.start()
