@@ -1,0 +1,1 @@
+"""Scaling decisions: how many workers the load wants (the monitor's pure core)."""
