@@ -1,5 +1,7 @@
 """The active-learning sessions of FusionClassify, in the server's job database."""
 
+from functools import lru_cache
+
 from pywps import configuration
 
 from candela.jobs.sessions import SessionStore
@@ -7,4 +9,10 @@ from candela.jobs.store import create_engine
 
 
 def session_store():
-    return SessionStore(create_engine(configuration.get_config_value("logging", "database")))
+    """The sessions of the configured job database (one engine per database, per process)."""
+    return _store(configuration.get_config_value("logging", "database"))
+
+
+@lru_cache(maxsize=None)
+def _store(url):
+    return SessionStore(create_engine(url))

@@ -8,19 +8,20 @@ Usable without a server: ``classify(optical=[(name, path)], sar=[...], training=
 from contextlib import ExitStack
 from pathlib import Path
 
+import geopandas
 import numpy as np
 from rasterio.windows import Window
-from scipy.ndimage import maximum_filter, minimum_filter
 
 from ..errors import InputError, blaming
 from ..rasters.dating import format_time
 from ..rasters.reading import MAX_PIXELS, windows
-from .features import TEXTURE, FeatureStack
+from .features import FeatureStack
 from .inputs import open_optical, open_sar, place_on_grid, settle_units
+from .maps import MapWriter
 from .model import FusionModel
 from .options import DEFAULT_SUGGESTIONS, FUSIONS, MAX_IMAGES, MAX_SUGGESTIONS
 from .samples import class_labels, sample_pixels
-from .suggestions import CandidatePool, choose, margins
+from .suggestions import CandidatePool, choose, margins, uniform_surroundings
 from .validation import cross_validate
 
 WINDOW = 512
@@ -164,8 +165,6 @@ def _check_model(model, features):
 
 
 def _predict(features, model, grid, folder, pool, size, report_doc, progress):
-    from .maps import MapWriter
-
     writer = MapWriter(grid, folder, model.classes, {"FUSION": model.fusion})
     try:
         blocks = list(windows(grid.width, grid.height, size))
@@ -183,20 +182,7 @@ def _predict(features, model, grid, folder, pool, size, report_doc, progress):
     return paths
 
 
-def uniform_surroundings(probabilities, valid, window):
-    """Whether each pixel of ``window`` is valid and its neighbours (the texture window) were
-    classified as it was: pixels on a field's edge mix two covers, and labelling them teaches
-    little about either (they are also hard to label on the ground)."""
-    classes = np.full(int(window.height) * int(window.width), -1, dtype="int16")
-    classes[valid] = probabilities.argmax(axis=1)
-    classes = classes.reshape(int(window.height), int(window.width))
-    uniform = maximum_filter(classes, TEXTURE, mode="nearest") == minimum_filter(classes, TEXTURE, mode="nearest")
-    return (uniform & (classes >= 0)).ravel()
-
-
 def _suggestions(pool, grid, classes, count, seed, class_field):
-    import geopandas
-
     rows, cols, X, probabilities = pool.gathered()
     chosen = choose(rows, cols, X, probabilities, count, seed) if count > 0 else np.empty(0, int)
     xs, ys = grid.transform @ (cols[chosen] + 0.5, rows[chosen] + 0.5)

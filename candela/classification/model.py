@@ -11,10 +11,10 @@ to train on the few thousand pixels a user labels, and fast to apply (bounded de
 full tile. Classes are indexes into ``classes`` (their names, sorted).
 """
 
-import os
-
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
+
+from ..rasters.env import gdal_threads
 
 SENSORS = ("optical", "sar")
 TREES = 50
@@ -25,8 +25,9 @@ SMOOTHING = 0.02
 
 
 def threads():
-    """Cores the forests may use: ``$CANDELA_THREADS`` when set to a number, else all."""
-    value = os.environ.get("CANDELA_THREADS", "")
+    """Cores the forests may use: as many as GDAL may (:func:`~candela.rasters.env.gdal_threads`),
+    in scikit-learn's terms (-1: all)."""
+    value = gdal_threads()
     return int(value) if value.isdigit() and int(value) > 0 else -1
 
 

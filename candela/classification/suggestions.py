@@ -1,7 +1,7 @@
 """The next samples to label: where the classifier is least sure, spread in space and feature space.
 
 While the map is classified, a random sample of its valid pixels (``POOL`` at most, never a
-training pixel, never a pixel on a field's edge: see ``classify.uniform_surroundings``) is
+training pixel, never a pixel on a field's edge: :func:`uniform_surroundings`) is
 kept with their features and class probabilities. The suggestions are shared equally among
 the classes the pixels are predicted as (a confused pair of classes gets labels on both
 sides: labels of one side only moved the boundary the wrong way in our measurements). For
@@ -23,8 +23,11 @@ image (spread wins over uncertainty).
 """
 
 import numpy as np
+from scipy.ndimage import maximum_filter, minimum_filter
 from skactiveml.base import SkactivemlClassifier
 from skactiveml.pool import Clue
+
+from .features import TEXTURE
 
 POOL = 20000
 METHOD = "margin_sampling"
@@ -64,6 +67,17 @@ class CandidatePool:
         if not self.parts:
             return np.empty(0, int), np.empty(0, int), None, None
         return tuple(np.concatenate(part) for part in zip(*self.parts))
+
+
+def uniform_surroundings(probabilities, valid, window):
+    """Whether each pixel of ``window`` is valid and its neighbours (the texture window) were
+    classified as it was: pixels on a field's edge mix two covers, and labelling them teaches
+    little about either (they are also hard to label on the ground)."""
+    classes = np.full(int(window.height) * int(window.width), -1, dtype="int16")
+    classes[valid] = probabilities.argmax(axis=1)
+    classes = classes.reshape(int(window.height), int(window.width))
+    uniform = maximum_filter(classes, TEXTURE, mode="nearest") == minimum_filter(classes, TEXTURE, mode="nearest")
+    return (uniform & (classes >= 0)).ravel()
 
 
 class _Scored(SkactivemlClassifier):

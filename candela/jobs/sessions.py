@@ -63,8 +63,8 @@ class SessionStore:
                 if row is None:
                     raise UnknownSession(session_id)
             labels = merged(json.loads(row["labels"])["features"] if row else [], features)
-            rounds = (json.loads(row["rounds"]) if row else []) + [{"round": 1 + (len(json.loads(row["rounds"]))
-                                                                               if row else 0), **record}]
+            rounds = json.loads(row["rounds"]) if row else []
+            rounds.append({"round": len(rounds) + 1, **record})
             values = dict(updated=now, labels=json.dumps({"type": "FeatureCollection", "features": labels}),
                           rounds=json.dumps(rounds))
             if row is None:
