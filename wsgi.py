@@ -1,5 +1,5 @@
 """The WSGI application: WPS at ``/wps``, its QGIS profile at ``/qgis/wps``, OGC API - Processes at
-``/ogcapi``, job outputs at ``/outputs/``.
+``/ogcapi``, job outputs at ``/outputs/``, the SPARQL endpoint over the results at ``/search/sparql``.
 
 Development: ``python wsgi.py`` (what ``make run`` does). Production: ``gunicorn wsgi:application``.
 Installed: the ``candela-wps`` command (``main``). Configuration: the packaged ``processes/defaults.cfg``,
@@ -32,6 +32,7 @@ def create_app(cfgfiles=None, operations=None):
     from processes import registry
     from processes.ogcapi_web import OgcApi
     from processes.service import CandelaService
+    from processes.sparql import SparqlEndpoint
 
     operations = registry.OPERATIONS if operations is None else operations
     wps = CandelaService(registry.processes("wps", operations))
@@ -43,6 +44,7 @@ def create_app(cfgfiles=None, operations=None):
         "/qgis/wps": BoundedRequests(qgis),
         "/ogcapi": OgcApi(operations),  # over the same job store and executor
         "/outputs": SharedDataMiddleware(not_found, {"/": outputs}),
+        "/search/sparql": SparqlEndpoint(),  # the results store as a knowledge graph
     }))
 
 

@@ -84,13 +84,15 @@ def load_config(cfgfiles=None):
     config.set("candela", "models", str(home / Path(shipped).expanduser()))
     roots = [r.strip() for r in config.get("server", "allowedinputpaths").split(os.pathsep) if r.strip()]
     config.set("server", "allowedinputpaths", os.pathsep.join(str(home / Path(r).expanduser()) for r in roots))
-    database = config.get("logging", "database")
-    if database.startswith("sqlite:///") and not database.startswith("sqlite:////") and ":memory:" not in database:
-        path = home / database[len("sqlite:///"):]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        config.set("logging", "database", f"sqlite:///{path}")
-    if ":memory:" in config.get("logging", "database"):
-        raise SystemExit("[logging] database must not be :memory: (workers cannot share it); use a file or PostgreSQL")
+    for section, option in (("logging", "database"), ("candela", "results")):
+        database = config.get(section, option)
+        if ":memory:" in database:
+            raise SystemExit(f"[{section}] {option} must not be :memory: (workers cannot share it); "
+                             "use a file or PostgreSQL")
+        if database.startswith("sqlite:///") and not database.startswith("sqlite:////"):
+            path = home / database[len("sqlite:///"):]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            config.set(section, option, f"sqlite:///{path}")
     return config
 
 

@@ -72,6 +72,7 @@ class Job:
         self.output_folder = Path(output_folder)
         self.data_roots = list(data_roots)
         self.results = {}
+        self.recording = None
         self._report = report
         self._percent = 0
 
@@ -158,6 +159,16 @@ class Job:
         path = self.workdir / output.file_name
         path.write_text(json.dumps(value, indent=2))
         self.results[identifier] = path
+
+    def record(self, products=(), observations=(), period=(None, None), summary=None):
+        """Ask for this run to be recorded in the results store once its outputs are published
+        (:mod:`processes.recording`): ``products`` are ``(output identifier, Product)`` pairs,
+        ``observations`` per-parcel damage, ``period`` ``(start, end)``."""
+        from .recording import Recording
+
+        for identifier, _ in products:
+            self.operation.output(identifier)
+        self.recording = Recording(dict(products), list(observations), tuple(period), summary or {})
 
     def inside(self, path):
         """The real path of ``path`` if it lies inside this job's work or output folder, else

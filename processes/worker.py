@@ -31,6 +31,7 @@ from . import config
 from .registry import load_process
 from .jobfiles import job_folder, output_folder, status_document
 from .jobrequests import final_state, load_request, prepare
+from .recording import provenance, record_job
 from .service import CandelaService, JobResponse
 from .statusdoc import mark_failed
 from .wpsresponse import check_embedded
@@ -39,6 +40,7 @@ LOGGER = logging.getLogger("PYWPS")
 
 STORE_FAILED = "The job's results could not be stored on the server (its disk may be full)."
 INTERNAL = "Process failed, please check server error log"
+NOT_RECORDED = " (its results could not be recorded in the results store: see the server log)"
 
 
 class Heartbeat(threading.Thread):
@@ -119,7 +121,11 @@ def run_job(store, job):
             LOGGER.exception("Job %s: storing its results failed", job_id)
             fail(response, STORE_FAILED)
     status = SUCCESSFUL if response.status == WPS_STATUS.SUCCEEDED else FAILED
-    if not store.finish(job_id, status, response.message, result=final_state(response), attempt=attempt):
+    result = final_state(response)
+    message = response.message
+    if status == SUCCESSFUL and not record(process, job_id, result["outputs"]):
+        message += NOT_RECORDED
+    if not store.finish(job_id, status, message, result=result, attempt=attempt):
         ended = store.state(job_id)  # ended meanwhile by someone else: what they said stands
         if response.store_status_file and ended and ended["status"] != SUCCESSFUL:
             mark_failed(status_document(job_id), ended["message"])
@@ -127,6 +133,20 @@ def run_job(store, job):
     if configuration.get_config_value("server", "cleantempdir"):
         shutil.rmtree(folder, ignore_errors=True)
     return status
+
+
+def record(process, job_id, outputs):
+    """Record a succeeded job in the results store when its run asked to be; False when that
+    failed (the job's outputs stand: they are published already)."""
+    job = getattr(process, "finished_job", None)
+    if job is None or job.recording is None:
+        return True
+    try:
+        record_job(job.recording, job.operation, job_id, *provenance(job), outputs)
+    except Exception:
+        LOGGER.exception("Job %s: recording its results in the results store failed", job_id)
+        return False
+    return True
 
 
 def disk_full(error):

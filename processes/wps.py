@@ -160,6 +160,7 @@ class WpsProcess(Process):
             job.values = self.read_values(request)
             self.operation.run(job)
             self.publish(job, request, response)
+            self.finished_job = job  # what the worker records once the outputs are stored
         except InputError as error:
             text = f"Input {self.input_name(error.input)}: {error}" if error.input else str(error)
             raise ProcessError(text, allowed_chars=MESSAGE_CHARS) from None
