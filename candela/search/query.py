@@ -130,6 +130,12 @@ class SearchQuery:
         ordered += [pair for pair in valued if pair[0] is None]
         return [obs for _, obs in ordered[:self.limit]]
 
+    def describe(self):
+        """The query as a phrase of the search grammar (phrase.py), which parses back to it."""
+        # Imported here: phrase.py builds on this module, and the grammar's words live there.
+        from .phrase import describe
+        return describe(self)
+
 
 def _names(values, name):
     """A tuple of distinct, stripped names from a name or a collection of names."""
