@@ -81,7 +81,10 @@ OBSERVATION_CLASSES = sa.Table(
     "result_observation_classes", METADATA,
     sa.Column("observation", sa.Integer, sa.ForeignKey("result_observations.id", ondelete="CASCADE"),
               primary_key=True),
-    sa.Column("class_name", sa.String(128), primary_key=True, index=True),
+    sa.Column("class_name", sa.String(128), primary_key=True),
+    # Compared without case: SQLite's lower() knows only ASCII, and class names need not be
+    # English ("łąka").
+    sa.Column("class_key", sa.String(128), nullable=False, index=True),
 )
 
 #: The change sources an observation's damage comes from (``optical``, ``sar``).

@@ -6,8 +6,10 @@ the area of interest; on SQLite the parcel's bounding box narrows the rows and s
 (:func:`refine`), so the limit is applied after that test.
 """
 
-import sqlalchemy as sa
+from datetime import timedelta
+
 import shapely
+import sqlalchemy as sa
 
 from .geometry import from_column
 from .records import utc
@@ -27,14 +29,16 @@ def search_statement(select, query, spatial_sql):
     o = OBSERVATIONS.c
     conditions = [o.damaged_fraction.is_not(None)]
     if query.classes:
-        wanted = [name.lower() for name in query.classes]
+        wanted = sorted({name.casefold() for name in query.classes})
         conditions.append(sa.exists().where(OBSERVATION_CLASSES.c.observation == o.id,
-                                            sa.func.lower(OBSERVATION_CLASSES.c.class_name).in_(wanted)))
+                                            OBSERVATION_CLASSES.c.class_key.in_(wanted)))
     for source in {"optical": ["optical"], "sar": ["sar"], "both": ["optical", "sar"]}.get(query.source, []):
         conditions.append(sa.exists().where(OBSERVATION_SOURCES.c.observation == o.id,
                                             OBSERVATION_SOURCES.c.source == source))
+    # Dates as SearchQuery means them: the period ends on a later day than "after", starts on
+    # an earlier day than "before".
     if query.after is not None:
-        conditions.append(o.period_end > utc(query.after))
+        conditions.append(o.period_end >= utc(query.after + timedelta(days=1)))
     if query.before is not None:
         conditions.append(o.period_start < utc(query.before))
     if query.min_fraction is not None:
@@ -42,7 +46,7 @@ def search_statement(select, query, spatial_sql):
     if query.min_area_ha is not None:
         conditions.append(o.damaged_ha >= query.min_area_ha)
     if query.levels:
-        conditions.append(o.level.in_(list(query.levels)))
+        conditions.append(o.level.in_(list(query.levels)))  # stored as LEVELS spell them
     if query.aoi is not None:
         minx, miny, maxx, maxy = query.aoi.bounds
         conditions += [o.minx <= maxx, o.maxx >= minx, o.miny <= maxy, o.maxy >= miny]

@@ -64,7 +64,7 @@ class ResultsStore:
             run=run_pk, parcel_key=geometry_key(geometry), geometry=to_column(geometry, db.dialect),
             minx=minx, miny=miny, maxx=maxx, maxy=maxy, **values)).inserted_primary_key[0]
         if observation.classes:
-            db.execute(OBSERVATION_CLASSES.insert(), [{"observation": pk, "class_name": name}
+            db.execute(OBSERVATION_CLASSES.insert(), [{"observation": pk, "class_name": name, "class_key": name.casefold()}
                                                       for name in sorted(set(observation.classes))])
         if observation.sources:
             db.execute(OBSERVATION_SOURCES.insert(), [{"observation": pk, "source": name}

@@ -85,8 +85,9 @@ def upgrade():
         sa.Column("observation", sa.Integer, sa.ForeignKey("result_observations.id", ondelete="CASCADE"),
                   primary_key=True),
         sa.Column("class_name", sa.String(128), primary_key=True),
+        sa.Column("class_key", sa.String(128), nullable=False),
     )
-    op.create_index("ix_result_observation_classes_class_name", "result_observation_classes", ["class_name"])
+    op.create_index("ix_result_observation_classes_class_key", "result_observation_classes", ["class_key"])
     op.create_table(
         "result_observation_sources",
         sa.Column("observation", sa.Integer, sa.ForeignKey("result_observations.id", ondelete="CASCADE"),
