@@ -1,5 +1,6 @@
 """The WSGI application: WPS at ``/wps``, its QGIS profile at ``/qgis/wps``, OGC API - Processes at
-``/ogcapi``, job outputs at ``/outputs/``, the SPARQL endpoint over the results at ``/search/sparql``.
+``/ogcapi``, job outputs at ``/outputs/``, the search page over the results at ``/search/`` and its
+SPARQL endpoint at ``/search/sparql``.
 
 Development: ``python wsgi.py`` (what ``make run`` does). Production: ``gunicorn wsgi:application``.
 Installed: the ``candela-wps`` command (``main``). Configuration: the packaged ``processes/defaults.cfg``,
@@ -32,6 +33,7 @@ def create_app(cfgfiles=None, operations=None):
     from processes import registry
     from processes.ogcapi_web import OgcApi
     from processes.service import CandelaService
+    from processes.searchweb import SearchPage
     from processes.sparql import SparqlEndpoint
 
     operations = registry.OPERATIONS if operations is None else operations
@@ -45,6 +47,7 @@ def create_app(cfgfiles=None, operations=None):
         "/ogcapi": OgcApi(operations),  # over the same job store and executor
         "/outputs": SharedDataMiddleware(not_found, {"/": outputs}),
         "/search/sparql": SparqlEndpoint(),  # the results store as a knowledge graph
+        "/search": SearchPage(),
     }))
 
 

@@ -17,10 +17,12 @@ from .fusionclassify import OPERATION as FUSION_CLASSIFY
 from .jpeg2tiff import OPERATION as JPEG2TIFF
 from .qgis import QgisProcess
 from .sarchangedetect import OPERATION as SAR_CHANGE_DETECT
+from .semanticsearch import OPERATION as SEMANTIC_SEARCH
 from .trainautoencoder import OPERATION as TRAIN_AUTOENCODER
 from .wps import WpsProcess
 
-OPERATIONS = (JPEG2TIFF, EXTRACT_INFO, CHANGE_DETECT, TRAIN_AUTOENCODER, SAR_CHANGE_DETECT, FUSION_CLASSIFY)
+OPERATIONS = (JPEG2TIFF, EXTRACT_INFO, CHANGE_DETECT, TRAIN_AUTOENCODER, SAR_CHANGE_DETECT, FUSION_CLASSIFY,
+              SEMANTIC_SEARCH)
 PROFILES = {WpsProcess.binding: WpsProcess, QgisProcess.binding: QgisProcess}
 
 

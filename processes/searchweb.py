@@ -17,11 +17,10 @@ import json
 import tempfile
 from pathlib import Path
 
-from werkzeug.exceptions import HTTPException, NotFound
+from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.shared_data import SharedDataMiddleware
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
-from werkzeug.wsgi import wrap_file
 
 from candela.errors import InputError
 from candela.results.export import observations_frame, write_all
@@ -106,9 +105,3 @@ class SearchPage:
                                   "period_end": product["period_end"], "bounds": [[miny, minx], [maxy, maxx]]})
         return Response(json.dumps(looks), mimetype="application/json")
 
-
-def not_found(environ, start_response):
-    return NotFound()(environ, start_response)
-
-
-__all__ = ["SearchPage", "wrap_file"]

@@ -1,7 +1,5 @@
 """SemanticSearch: the stored parcel-damage observations a question asks for."""
 
-import json
-
 from candela.results.export import observations_frame, write_all
 from candela.search.query import LEVELS, MAX_LIMIT, ORDERS, SOURCES
 
@@ -18,8 +16,7 @@ def run(job):
     job.output_file("parcels", geojson)
     job.output_file("parcels_shapefile", shapefile)
     job.output_file("parcels_csv", table)
-    job.output_json("query", {"understood": query.describe(), "matches": len(found),
-                              "query": json.loads(query.to_json()) if hasattr(query, "to_json") else None})
+    job.output_json("query", {"understood": query.describe(), "matches": len(found)})
 
 
 OPERATION = Operation(
