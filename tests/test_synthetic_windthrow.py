@@ -14,7 +14,7 @@ from shapely import affinity
 from candela.change.omnibus import mean_ratio_test
 from candela.datasets import synthetic_windthrow as windthrow
 from candela.datasets import windthrow_layout as layout
-from candela.datasets.oscd import read_stack
+from candela.datasets.oscd import read_stack, save_stack
 from candela.rasters.dating import acquisition_time
 from candela.rasters.grid import Grid
 
@@ -244,6 +244,25 @@ def test_same_seed_same_scene_other_seed_other_patches(scene, tmp_path):
     whole = [pid for pid, share in _shares(scene).items() if not ((share > 0) & (share < 1)).any()]
     assert len(whole) == len(scene.truth) - 1
     assert [other.truth[pid] for pid in whole] == [scene.truth[pid] for pid in whole]
+
+
+def test_base_geotiff_cropped_where_vegetated(scene, tmp_path):
+    """A GeoTIFF base: the crop is the vegetated window, its pixels kept where nothing is painted."""
+    rng = np.random.default_rng(5)
+    soil = np.array(windthrow._SPECTRA["soil"], dtype=float)[:, None, None]
+    field = np.array(windthrow._SPECTRA["field"], dtype=float)[:, None, None]
+    image = soil * rng.uniform(0.9, 1.1, (6, 300, 300))
+    image[:, 24:, 16:] = (field * rng.uniform(0.9, 1.1, (6, 300, 300)))[:, 24:, 16:]
+    grid = Grid(scene.grid.crs, scene.grid.transform, 300, 300)
+    base = save_stack(image, grid.profile(bands=windthrow.BANDS, time=windthrow.BEFORE), tmp_path / "base.tif")
+    written = windthrow.write_windthrow_scene(tmp_path / "scene", base=base)
+    document = json.loads(written.truth_file.read_text(encoding="utf-8"))
+    assert document["base"]["window"] == [24, 16]
+    crop = np.rint(image[:, 24 + ROWS.start:24 + ROWS.stop, 16 + COLS.start:16 + COLS.stop])
+    unpainted = _read(written.truth_raster)[0] == 0
+    assert np.array_equal(_read(written.before)[:, unpainted], crop[:, unpainted])
+    with pytest.raises(ValueError, match="smaller than the scene"):
+        windthrow.write_windthrow_scene(tmp_path / "small", base=scene.before)
 
 
 @pytest.mark.shared
