@@ -10,6 +10,7 @@ from . import sessions
 from .declaration import (GEOJSON, GML, GPKG, RASTER, ZIP, FileInput, LiteralInput, Operation, Output,
                           VectorInput, raster_output)
 from .models import classifiers_dir
+from .recording import images_period, raster_products
 
 
 def run(job):
@@ -45,6 +46,23 @@ def run(job):
     write_suggestions(job, result["suggestions"].rename(columns={"class": class_field}))
     job.output_json("report", report)
     job.output_json("classifier", metadata)
+    record(job, optical, report)
+
+
+def record(job, optical, report):
+    """The land-cover map, its confidence and its report, for the results store."""
+    from candela.results.records import Product
+
+    period = images_period(optical)
+    products = raster_products(job, {"classification": "landcover", "confidence": "confidence"}, period)
+    footprint = products[0][1].footprint
+    products.append(("report", Product("classification_report", "report", media_type="application/json",
+                                       footprint=footprint, period_start=period[0], period_end=period[1],
+                                       properties={"classes": report.get("classes")})))
+    job.record(products, period=period, summary={
+        "fusion": report.get("fusion"), "classes": report.get("classes"),
+        "best": (report.get("validation") or {}).get("best"), "classifier": report.get("classifier", {}).get("id")
+        if isinstance(report.get("classifier"), dict) else report.get("classifier")})
 
 
 def read_training(job, class_field):

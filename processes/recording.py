@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from candela.results.records import Run
+from candela.results.records import Run, utc
 from candela.results.store import ResultsStore
 from pywps import configuration
 
@@ -57,6 +57,28 @@ def provenance(job):
             literals = job.literals(inpt.identifier)
             parameters[inpt.identifier] = literals[0] if len(literals) == 1 else literals
     return parameters, inputs
+
+
+def images_period(files):
+    """``(first, last)`` acquisition times of ``(name, path)`` images (Nones when none is dated)."""
+    from candela.rasters.dating import acquisition_time
+
+    times = [t for name, path in files if (t := acquisition_time(path, name=name)) is not None]
+    return (min(times), max(times)) if times else (None, None)
+
+
+def raster_products(job, outputs, period=(None, None), source=None):
+    """``(identifier, Product)`` pairs for a job's published raster outputs ``{identifier: kind}``,
+    each with its footprint and ``period`` unless its tags date it."""
+    from candela.results.products import raster_product
+
+    products = []
+    for identifier, kind in outputs.items():
+        product = raster_product(job.results[identifier], kind, identifier, source=source)
+        if product.period_start is None and product.period_end is None:
+            product.period_start, product.period_end = map(utc, period)
+        products.append((identifier, product))
+    return products
 
 
 def record_job(recording, operation, job_id, parameters, inputs, outputs):

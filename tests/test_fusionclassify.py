@@ -13,6 +13,7 @@ import requests
 
 from candela.datasets import bigearthnet
 from candela.datasets.synthetic_fusion import CLASSES, sample_points, write_fusion_scene
+from candela.results.store import ResultsStore
 from helpers.live import LiveServer
 from helpers.paths import shared_path
 from helpers.qgis import Plugin
@@ -91,6 +92,19 @@ def test_wps_run_gives_maps_suggestions_report_and_a_classifier(server, scene, t
     classifier = json.loads(fetched(outputs["classifier"]))
     assert classifier["id"] == report["classifier"] and classifier["classes"] == sorted(CLASSES)
     assert "VV_mean_dB" in classifier["features"]
+    recorded = recorded_run(server, outputs["classification"])
+    assert recorded["process"] == "FusionClassify" and recorded["summary"]["classes"] == sorted(CLASSES)
+    products = {p["name"]: p for p in recorded["products"]}
+    assert products["classification"]["kind"] == "landcover" and products["report"]["href"] == outputs["report"]
+    assert products["classification"]["properties"]["classes"] == sorted(CLASSES)
+    assert products["classification"]["footprint"].contains(scene.parcels.to_crs(4326).union_all().centroid)
+
+
+def recorded_run(server, href):
+    """The run of the results store that made the output at ``href``."""
+    store = ResultsStore(f"sqlite:///{server.root / 'results.sqlite'}")
+    [run] = [run for run in store.runs() if href in [p["href"] for p in run["products"]]]
+    return run
 
 
 def test_a_session_continues_across_requests_and_a_restart(server, scene, tmp_path):
