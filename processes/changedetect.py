@@ -41,12 +41,12 @@ OPERATION = Operation(
         "multiplying the probability by a gate from each pixel's own spectral indices on both dates, "
         "so that it stays sharp at the pixel: 'any' (default) keeps every change; 'vegetation_loss' "
         "(canopy loss: windthrow, clear-cut, die-off) keeps pixels that were vegetated before (NDVI "
-        "above about 0.4) and whose NDVI, or NBR or NDMI where both images have B11 and B12, fell by "
-        "more than about 0.15 (logistic gates); 'urban' drops pixels vegetated on both dates, pixels "
-        "vegetated on either date whose NDVI changed by more than about 0.15, and water on either date "
-        "(NDWI, B03/B08, above about 0.3), keeping changes of built-up and bare ground. The map's tags "
-        "give the target (CHANGE_TARGET) and, when the images are dated (ACQUISITION_DATE tag or "
-        "Sentinel-2 name), the change period (PERIOD_START, PERIOD_END)."
+        "above about 0.4) and whose NDVI, or NBR (B12) or NDMI (B11) where both images have the band, "
+        "fell by more than about 0.15 (logistic gates); 'urban' drops pixels vegetated on both dates, "
+        "pixels vegetated on either date whose NDVI changed by more than about 0.15, and water on "
+        "either date (NDWI, B03/B08, above about 0.3), keeping changes of built-up and bare ground. "
+        "The map's tags give the target (CHANGE_TARGET) and, when the images are dated "
+        "(ACQUISITION_DATE tag or Sentinel-2 name), the change period (PERIOD_START, PERIOD_END)."
     ),
     version="1.0.0",
     inputs=(

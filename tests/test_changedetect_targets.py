@@ -149,6 +149,7 @@ def test_maps_stay_probabilities_and_say_their_target_and_period(forest):
         assert summary["changed_fraction"] == pytest.approx(np.mean(values > 0.5), abs=1e-6)
     assert found["any"][2]["target_indices"] is None
     assert found["vegetation_loss"][2]["target_indices"] == ["NDVI", "NBR", "NDMI"]
+    assert found["urban"][2]["target_indices"] == ["NDVI", "NDWI"]
 
 
 def test_four_bands_gate_on_ndvi_alone_window_by_window_with_nodata(tmp_path):

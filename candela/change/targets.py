@@ -58,8 +58,8 @@ VEGETATED_MIDPOINT, VEGETATED_WIDTH = 0.4, 0.05
 #: NDWI from which a pixel counts as water (one half at 0.3).
 WATER_MIDPOINT, WATER_WIDTH = 0.3, 0.05
 
-#: Bands each target's gate needs in both images, and the indices it uses when both have their bands.
-REQUIRED_BANDS = {"vegetation_loss": ("B04", "B08"), "urban": ("B03", "B04", "B08")}
+#: The indices each target's gate needs, and those it also uses where both images have their bands.
+REQUIRED_INDICES = {"vegetation_loss": ("NDVI",), "urban": ("NDVI", "NDWI")}
 OPTIONAL_INDICES = {"vegetation_loss": ("NBR", "NDMI"), "urban": ()}
 
 
@@ -85,14 +85,16 @@ def normalised_difference(bands, index):
 
 
 def vegetation_loss(before, after, indices=("NDVI",)):
-    """The vegetation-loss gate from the bands (dicts name: array) of both dates; see the module."""
+    """The vegetation-loss gate from the bands (dicts name: array) of both dates, the drop
+    taken over ``indices``; see the module."""
     drop = np.max([normalised_difference(before, i) - normalised_difference(after, i) for i in indices], axis=0)
     vegetated = logistic(normalised_difference(before, "NDVI"), VEGETATED_MIDPOINT, VEGETATED_WIDTH)
     return logistic(drop, CHANGE_MIDPOINT, CHANGE_WIDTH) * vegetated
 
 
-def urban(before, after, indices=()):
-    """The built-up gate from the bands (dicts name: array) of both dates; see the module."""
+def urban(before, after, indices=("NDVI", "NDWI")):
+    """The built-up gate from the bands (dicts name: array) of both dates; see the module
+    (``indices``: for the call's sake, always NDVI and NDWI)."""
     ndvi = normalised_difference(before, "NDVI"), normalised_difference(after, "NDVI")
     ndwi = np.maximum(normalised_difference(before, "NDWI"), normalised_difference(after, "NDWI"))
     vegetated_both = logistic(np.minimum(*ndvi), VEGETATED_MIDPOINT, VEGETATED_WIDTH)
@@ -116,7 +118,7 @@ class Gate:
     def __init__(self, target, first, second, seen, model_bands, timings):
         self.rule, self.timings = GATES[target], timings
         names = [_band_names(first, model_bands), _band_names(second, model_bands)]
-        required = REQUIRED_BANDS[target]
+        required = _bands_of(REQUIRED_INDICES[target])
         for input_name, found in zip(("before", "after"), names):
             missing = [band for band in required if band not in found]
             if missing:
@@ -124,8 +126,9 @@ class Gate:
                                  f"{', '.join(n or '?' for n in found) or 'unnamed bands'} (missing "
                                  f"{', '.join(missing)})", input=input_name)
         optional = [i for i in OPTIONAL_INDICES[target] if all(b in n for n in names for b in INDICES[i])]
-        self.indices = ("NDVI",) + tuple(optional) if target == "vegetation_loss" else tuple(optional)
-        self.bands = tuple(sorted(set(required).union(*(INDICES[i] for i in optional))))
+        # The indices the gate reads: the summary's target_indices.
+        self.indices = REQUIRED_INDICES[target] + tuple(optional)
+        self.bands = _bands_of(self.indices)
         self.sources = [(first, [names[0].index(b) + 1 for b in self.bands]),
                         (seen, [names[1].index(b) + 1 for b in self.bands])]
 
@@ -141,6 +144,10 @@ class Gate:
         gate = self.rule(dates[0], dates[1], self.indices)
         gate[~valid] = np.nan
         return gate
+
+
+def _bands_of(indices):
+    return tuple(sorted({band for index in indices for band in INDICES[index]}))
 
 
 def _band_names(dataset, model_bands):
