@@ -57,7 +57,9 @@ OPERATION = Operation(
     outputs=(
         raster_output("change_map", "Change probability", "Float32 GeoTIFF on the earliest image's grid: "
                       "1 - p-value of the test (band 1); with logratio or an event date, also the VV and "
-                      "VH log ratios after/before in dB (bands 2 and 3). No data: NaN."),
+                      "VH log ratios after/before in dB (bands 2 and 3). No data: NaN. Tags PERIOD_START "
+                      "and PERIOD_END (ISO 8601): the first and last images' times, or with an event date "
+                      "the last image before it and the first after."),
         raster_output("change_mask", "Change mask", "Uint8 GeoTIFF: 1 where the test is significant at "
                       "alpha, 0 elsewhere, 255 no data."),
         raster_output("change_date", "First change", "Uint8 GeoTIFF: index (1-based, in time order; the "

@@ -101,6 +101,29 @@ def test_an_unknown_method_is_refused(wps, pair):
     assert "magic" in exception_text(doc) and "raw" in exception_text(doc)
 
 
+def test_a_target_is_written_into_the_summary_and_the_map(wps, pair, server_root):
+    xml = execute_xml("ChangeDetect", [("before_ref", "pair/before.tif"), ("after_ref", "pair/after.tif"),
+                                       ("method", "raw"), ("target", "urban")],
+                      outputs=[("change_map", True), ("summary", False)])
+    doc = assert_valid(post(wps, xml).data)
+    assert doc.xpath("//wps:ProcessSucceeded", namespaces=NS), exception_text(doc)
+    outputs = outputs_of(doc)
+    assert json.loads(outputs["summary"])["target"] == "urban"
+    with rasterio.open(output_path(outputs["change_map"], server_root)) as change:
+        assert change.tags()["CHANGE_TARGET"] == "urban"
+
+
+def test_an_unknown_target_is_refused_with_the_valid_ones(wps, pair):
+    xml = execute_xml("ChangeDetect", [("before_ref", "pair/before.tif"), ("after_ref", "pair/after.tif"),
+                                       ("target", "forest")], outputs=[("change_map", True)])
+    response = post(wps, xml)
+    doc = assert_valid(response.data)
+    assert response.status_code == 400
+    assert doc.xpath("//ows:Exception/@locator", namespaces=NS) == ["target"]
+    text = exception_text(doc)
+    assert "forest" in text and all(name in text for name in ("any", "vegetation_loss", "urban")), text
+
+
 def test_train_a_model_async_then_use_it_and_never_overwrite_it(wps, pair, server_root):
     inputs = [("before_ref", "pair/before.tif"), ("after_ref", "pair/after.tif"), ("model_id", "my-region"),
               ("epochs", "1"), ("seed", "3"), ("bands", "")]

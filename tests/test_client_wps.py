@@ -38,8 +38,9 @@ def test_a_notebook_session_over_wps(server, client, tmp_path, capsys):
     assert "ChangeDetect" in [p.id for p in client.processes()]
     change_detect = client.describe("ChangeDetect")
     assert [(p.name, p.kind) for p in change_detect.inputs] == \
-        [("before", "file"), ("after", "file"), ("method", "string"), ("model", "string")]
+        [("before", "file"), ("after", "file"), ("method", "string"), ("model", "string"), ("target", "string")]
     assert change_detect.input("method").allowed == ("autoencoder", "raw")
+    assert change_detect.input("target").allowed == ("any", "vegetation_loss", "urban")
     assert "method: string; one of autoencoder, raw; default 'autoencoder'" in client.change_detect.__doc__
 
     before = landscape((48, 56))

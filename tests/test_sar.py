@@ -19,6 +19,7 @@ from scipy import optimize, stats
 from candela.change import omnibus, sar
 from candela.change.enl import estimate_enl
 from candela.errors import InputError
+from candela.rasters.dating import format_time
 from candela.rasters.grid import Grid
 from candela.rasters.quicklook import Preview
 from candela.rasters.reading import windows
@@ -394,6 +395,21 @@ def test_event_date_and_logratio_write_log_ratios(series, tmp_path):
     assert set(np.unique(date[:60, :80])) <= {0, 3, 255} and (date[:60, :80] == 3).mean() > 0.95
     logratio = sar.detect(images, tmp_path, method="logratio")
     assert logratio["summary"]["test"] == "logratio" and logratio["summary"]["after"] == [4]
+
+
+def test_maps_say_their_change_period(series, tmp_path):
+    """PERIOD_START and PERIOD_END (what ParcelDamage reads from any change map): the series'
+    first and last dates, or for an event the last image before it and the first after."""
+    images, _ = series
+    day = [format_time(START + timedelta(days=12 * i)) for i in range(4)]
+    for options, period in (({}, (day[0], day[3])), ({"method": "logratio"}, (day[0], day[3])),
+                            ({"event_date": "2023-01-20"}, (day[1], day[2]))):
+        folder = tmp_path / (options.get("method") or ("event" if options else "omnibus"))
+        folder.mkdir()
+        result = sar.detect(list(reversed(images)), folder, **options)
+        with rasterio.open(result["change_map"]) as change_map:
+            tags = change_map.tags()
+        assert (tags["PERIOD_START"], tags["PERIOD_END"]) == period, options
 
 
 def test_enl_can_be_estimated_from_the_images(series, tmp_path):

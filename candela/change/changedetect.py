@@ -16,6 +16,10 @@ The chain, identical for both methods but for the features compared:
    above it, and a logistic curve turns that into a probability
    (:class:`~candela.change.mapping.ProbabilityMapping`).
 
+5. A ``target`` other than ``any`` keeps only one kind of change: the probability is
+   multiplied by a gate read from each pixel's spectral indices on both dates
+   (:mod:`candela.change.targets`).
+
 Statistics (band moments, feature moments and the distance histogram) come from a fixed
 sample of the image (:mod:`candela.change.statistics`), so the result is the same whatever
 the processing window.
@@ -28,6 +32,7 @@ import rasterio
 
 from ..errors import InputError
 from ..learning.models import Model, load_model
+from ..rasters.dating import acquisition_time, format_time
 from ..rasters.env import gdal_threads
 from ..rasters.geotiff import float_profile
 from ..rasters.grid import Grid, aligned
@@ -36,6 +41,7 @@ from ..rasters.reading import MAX_PIXELS, band_indexes, open_raster, windows
 from .features import features_for
 from .pairs import ArrayPair, Pair, read_block
 from .statistics import encode, feature_distance, sample_statistics
+from .targets import DEFAULT_TARGET, Gate, check_target
 
 METHODS = ("autoencoder", "raw")
 DEFAULT_WINDOW = 1024
@@ -53,7 +59,7 @@ def check_method(method):
 
 
 def detect(before, after, destination, method="autoencoder", model=None, window=DEFAULT_WINDOW, quicklook=None,
-           progress=None, max_pixels=MAX_PIXELS):
+           progress=None, max_pixels=MAX_PIXELS, target=DEFAULT_TARGET, names=(None, None)):
     """Write the change probability between ``before`` and ``after`` as a GeoTIFF.
 
     Parameters
@@ -74,10 +80,20 @@ def detect(before, after, destination, method="autoencoder", model=None, window=
         Also write a colour PNG preview of the map there (built while the map is written).
     max_pixels : int
         Larger inputs (width x height x bands) are refused before any work.
+    target : {'any', 'vegetation_loss', 'urban'}
+        Which changes count (:mod:`candela.change.targets`); the gates read their bands
+        (B03, B04, B08, and B11, B12 where both images have them) by description.
+    names : (str, str), optional
+        What the two images were sent as: a Sentinel-2 name there dates an image without an
+        ``ACQUISITION_DATE`` tag.
 
-    Returns a summary dict: changed fraction at 0.5, histogram, model, grid and timings.
+    The map's tags say the target (``CHANGE_TARGET``) and, when the images are dated,
+    ``PERIOD_START`` and ``PERIOD_END`` (ISO 8601 acquisition times of before and after).
+    Returns a summary dict: changed fraction at 0.5, histogram, target, model, grid and timings.
     """
     method = check_method(method)
+    target = check_target(target)
+    names = names or (None, None)
     model = model if isinstance(model, Model) else load_model(model)
     window = _even(window)
     timings = dict(reading=0.0, encoding=0.0, writing=0.0)
@@ -87,8 +103,10 @@ def detect(before, after, destination, method="autoencoder", model=None, window=
         grid = Grid.of(first)
         first_bands = _bands(first, model.bands, "before")
         second_bands = _bands(second, model.bands, "after")
+        tags = _tags(target, first, second, names)
         with aligned(second, grid, name="after", reference="the 'before' raster") as seen:
             pair = Pair(first, first_bands, seen, second_bands, timings)
+            gate = None if target == "any" else Gate(target, first, second, seen, model.bands, timings)
             features = features_for(method, model, timings)
             if progress:
                 progress(0.02, "Sampling statistics")
@@ -96,11 +114,14 @@ def detect(before, after, destination, method="autoencoder", model=None, window=
             if progress:
                 progress(0.1, "Detecting change")
             preview = Preview(grid) if quicklook else None
-            histogram = _write_probability(pair, grid, features, stats, destination, window, preview, progress)
+            histogram = _write_probability(pair, grid, features, stats, destination, window, preview, progress,
+                                           gate, tags)
     if preview:
         preview.write_png(quicklook)
     timings["total"] = time.perf_counter() - started
-    return _summary(destination, method, model, grid, stats, histogram, timings)
+    summary = _summary(destination, method, model, grid, stats, histogram, timings)
+    summary.update(target=target, target_indices=list(gate.indices) if gate else None)
+    return summary
 
 
 def detect_arrays(before, after, method="autoencoder", model=None, window=None):
@@ -125,8 +146,9 @@ def detect_arrays(before, after, method="autoencoder", model=None, window=None):
     return result
 
 
-def _probability_block(pair, block, features, stats):
-    """Probability of change over ``block`` (NaN where either image has no data)."""
+def _probability_block(pair, block, features, stats, gate=None):
+    """Probability of change over ``block`` (NaN where either image has no data), gated by
+    ``gate`` (a :class:`~candela.change.targets.Gate`) when given."""
     margin = 1 if features.cell > 1 else 0
     sample = read_block(pair, block, features, margin)
     a, b, _, valid = encode(sample, features, stats.band_mean, stats.band_std)
@@ -135,6 +157,8 @@ def _probability_block(pair, block, features, stats):
         distance = _to_pixels(distance, int(block.height), int(block.width))
     probability = stats.mapping(distance)
     probability[~valid] = NODATA
+    if gate is not None:
+        probability *= gate(block)
     return probability
 
 
@@ -158,14 +182,15 @@ def _upsample_axis(values, length, axis):
     return np.moveaxis(out[:length], 0, axis)
 
 
-def _write_probability(pair, grid, features, stats, destination, window, preview, progress):
+def _write_probability(pair, grid, features, stats, destination, window, preview, progress, gate, tags):
     profile = float_profile(grid, count=1, nodata=NODATA, NUM_THREADS=gdal_threads())
     counts = np.zeros(10, dtype=np.int64)
     blocks = list(windows(grid.width, grid.height, window))
     with rasterio.open(destination, "w", **profile) as out:
         out.set_band_description(1, "change_probability")
+        out.update_tags(**tags)
         for number, block in enumerate(blocks, start=1):
-            probability = _probability_block(pair, block, features, stats)
+            probability = _probability_block(pair, block, features, stats, gate)
             started = time.perf_counter()
             out.write(probability, 1, window=block)
             pair.timings["writing"] += time.perf_counter() - started
@@ -176,6 +201,17 @@ def _write_probability(pair, grid, features, stats, destination, window, preview
             if progress:
                 progress(0.1 + 0.9 * number / len(blocks), f"Window {number} of {len(blocks)}")
     return counts
+
+
+def _tags(target, first, second, names):
+    """The map's tags: its target, and the change period where the images are dated (by their
+    ``ACQUISITION_DATE`` tag or Sentinel name; a TIFF's own date-time is when it was written)."""
+    tags = {"CHANGE_TARGET": target}
+    for tag, dataset, name in (("PERIOD_START", first, names[0]), ("PERIOD_END", second, names[1])):
+        when = acquisition_time(dataset, name, tiff_datetime=False)
+        if when is not None:
+            tags[tag] = format_time(when)
+    return tags
 
 
 def _summary(destination, method, model, grid, stats, histogram, timings):

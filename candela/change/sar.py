@@ -174,7 +174,7 @@ def _write_maps(series, grid, paths, test, before, after, enl, alpha, units, win
     index_profile = grid.profile(driver="GTiff", dtype="uint8", count=1, nodata=NODATA_INDEX, tiled=True,
                                  blockxsize=BLOCKSIZE, blockysize=BLOCKSIZE, compress="deflate")
     counts = {"valid": 0, "changed": 0, "first_change": np.zeros(len(series) + 1, dtype=np.int64)}
-    tags = _tags(series, test, enl, alpha)
+    tags = _tags(series, test, before, after, enl, alpha)
     blocks = list(windows(grid.width, grid.height, window))
     with rasterio.open(paths["change_map"], "w", NUM_THREADS=threads, **map_profile) as change_map, \
             rasterio.open(paths["change_mask"], "w", NUM_THREADS=threads, **index_profile) as change_mask, \
@@ -223,13 +223,18 @@ def _test_window(series, window, test, before, after, enl, alpha, units):
     return p, first, log_ratio, valid
 
 
-def _tags(series, test, enl, alpha):
+def _tags(series, test, before, after, enl, alpha):
+    """The maps' tags. PERIOD_START and PERIOD_END bound the change period, as on ChangeDetect's
+    maps: the first and last images, or for an event the last image before it and the first after."""
+    start, end = (series[before[-1]], series[after[0]]) if test == "event" else (series[0], series[-1])
     return {
         "CHANGE_TEST": test,
         "ALPHA": f"{alpha:g}",
         "ENL": f"{enl:.4g}",
         "DATES": ",".join(format_time(image.time) for image in series),
         "FIRST_CHANGE_INDEX": "1-based index in DATES of the first image after the change; 0 = none",
+        "PERIOD_START": format_time(start.time),
+        "PERIOD_END": format_time(end.time),
     }
 
 
