@@ -5,6 +5,7 @@ from candela.learning.models import DEFAULT_MODEL, load_model
 
 from .declaration import FileInput, LiteralInput, Operation, Output, quicklook_output, raster_output
 from .models import model_directories
+from .recording import record_change_map
 
 
 def run(job):
@@ -25,6 +26,8 @@ def run(job):
     job.output_file("change_map", destination)
     job.output_file("quicklook", quicklook)
     job.output_json("summary", summary)
+    record_change_map(job, "optical", {"method": method, "target": target, "model": summary.get("model"),
+                                       "changed_fraction": summary.get("changed_fraction")})
 
 
 OPERATION = Operation(

@@ -81,11 +81,24 @@ def raster_products(job, outputs, period=(None, None), source=None):
     return products
 
 
+def record_change_map(job, source, summary):
+    """Ask for a change map and its quicklook (same footprint and period) to be recorded."""
+    from dataclasses import replace
+
+    [(identifier, product)] = raster_products(job, {"change_map": "change_map"}, source=source)
+    quicklook = replace(product, kind="quicklook", name="quicklook", media_type="image/png", properties={})
+    job.record([(identifier, product), ("quicklook", quicklook)],
+               period=(product.period_start, product.period_end), summary=summary)
+
+
 def record_job(recording, operation, job_id, parameters, inputs, outputs):
     """Record a finished job's :class:`Recording`; ``outputs`` are its published outputs
     (``{identifier: {"href": ...}}``). Returns the run's id."""
+    products = []
     for identifier, product in recording.products.items():
         product.href = outputs.get(identifier, {}).get("href")
+        if product.href is not None or product.kind != "quicklook":  # a quicklook is only worth its address
+            products.append(product)
     run = Run(operation.identifier, operation.version, job_id=job_id, parameters=parameters, inputs=inputs,
               summary=recording.summary, period_start=recording.period[0], period_end=recording.period[1])
-    return results_store().record(run, list(recording.products.values()), recording.observations)
+    return results_store().record(run, products, recording.observations)

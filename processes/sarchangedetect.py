@@ -3,6 +3,7 @@
 from candela.change import sar
 
 from .declaration import RASTER, ZIP, FileInput, LiteralInput, Operation, Output, quicklook_output, raster_output
+from .recording import record_change_map
 
 OPTIONS = ("alpha", "enl", "event_date", "method", "units")
 
@@ -17,6 +18,8 @@ def run(job):
     for identifier in ("change_map", "change_mask", "change_date", "quicklook"):
         job.output_file(identifier, result[identifier])
     job.output_json("summary", result["summary"])
+    summary = result["summary"]
+    record_change_map(job, "sar", {name: summary.get(name) for name in ("test", "alpha", "enl", "changed_fraction")})
 
 
 OPERATION = Operation(

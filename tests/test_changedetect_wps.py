@@ -104,13 +104,26 @@ def test_an_unknown_method_is_refused(wps, pair):
 def test_a_target_is_written_into_the_summary_and_the_map(wps, pair, server_root):
     xml = execute_xml("ChangeDetect", [("before_ref", "pair/before.tif"), ("after_ref", "pair/after.tif"),
                                        ("method", "raw"), ("target", "urban")],
-                      outputs=[("change_map", True), ("summary", False)])
+                      outputs=[("change_map", True), ("quicklook", True), ("summary", False)])
     doc = assert_valid(post(wps, xml).data)
     assert doc.xpath("//wps:ProcessSucceeded", namespaces=NS), exception_text(doc)
     outputs = outputs_of(doc)
     assert json.loads(outputs["summary"])["target"] == "urban"
     with rasterio.open(output_path(outputs["change_map"], server_root)) as change:
         assert change.tags()["CHANGE_TARGET"] == "urban"
+        tags = change.tags()
+    # Recorded in the results store, with its quicklook, footprint and period.
+    from processes.recording import results_store
+
+    [run] = [r for r in results_store().runs() if outputs["change_map"] in [p["href"] for p in r["products"]]]
+    assert run["process"] == "ChangeDetect" and run["parameters"]["target"] == "urban"
+    assert run["inputs"] == {"before": ["pair/before.tif"], "after": ["pair/after.tif"]}
+    products = {p["kind"]: p for p in run["products"]}
+    assert products["change_map"]["source"] == "optical" and products["quicklook"]["media_type"] == "image/png"
+    assert products["quicklook"]["href"].endswith(".png")
+    assert products["change_map"]["footprint"].equals(products["quicklook"]["footprint"])
+    assert products["change_map"]["footprint"].bounds[0] < products["change_map"]["footprint"].bounds[2]
+    assert (products["change_map"]["period_start"] or "")[:10] == (tags.get("PERIOD_START") or "")[:10]
 
 
 def test_an_unknown_target_is_refused_with_the_valid_ones(wps, pair):
