@@ -109,8 +109,8 @@ def class_names(tags):
         elif isinstance(listed, dict) and all(str(key).strip().isdigit() for key in listed):
             names = {int(key): str(name) for key, name in listed.items()}
         else:
-            raise InputError("its CLASSES tag is neither a JSON list of class names nor a JSON object "
-                             "{\"value\": name}")
+            raise InputError("its CLASSES tag is neither a JSON list of class names nor a JSON object of "
+                             "value: name")
     for tag, name in tags.items():
         match = CLASS_TAG.fullmatch(tag)
         if match:
@@ -130,8 +130,8 @@ def kept_values(names, classes, input="classes"):
     if not wanted:
         return None
     if not names:
-        raise InputError("the land-cover map names no classes (tags CLASSES or CLASS_<value>): leave classes "
-                         "empty to keep all its classes", input)
+        raise InputError("the land-cover map names no classes (tags CLASSES or CLASS_n): leave classes empty "
+                         "to keep all its classes", input)
     by_name = {name: value for value, name in names.items()}
     by_folded = {}
     for value, name in names.items():

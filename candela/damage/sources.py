@@ -75,7 +75,7 @@ def check_sources(sources):
             raise ValueError(f"change sources share a {attribute}: {values}")
     for source in sources:
         if not source.weight >= 0:  # NaN too
-            raise InputError(f"a weight must be a number >= 0, got {source.weight}", source.weight_input)
+            raise InputError(f"a weight must be a number, 0 or more; got {source.weight:g}", source.weight_input)
     if not any(source.weight > 0 for source in sources):
         raise InputError("every change map given has weight 0: nothing to combine",
                          sources[0].weight_input)
