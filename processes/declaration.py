@@ -22,10 +22,11 @@ PNG = "image/png"
 GML = "application/gml+xml"
 GEOJSON = "application/geo+json"
 GPKG = "application/geopackage+sqlite3"
+CSV = "text/csv"
 
 #: Media types, and the extension of the files that hold them.
 EXTENSIONS = {GEOTIFF: ".tif", TIFF: ".tif", ZIP: ".zip", JSON: ".json", PNG: ".png", GML: ".gml",
-              GEOJSON: ".geojson", GPKG: ".gpkg"}
+              GEOJSON: ".geojson", GPKG: ".gpkg", CSV: ".csv"}
 RASTER = (GEOTIFF, TIFF)
 LITERAL_TYPES = ("string", "integer", "float", "boolean")
 #: The words a boolean literal is given as, in every protocol.
