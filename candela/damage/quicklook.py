@@ -6,8 +6,10 @@ and backend choice a server has no use for), at most :data:`SIZE` pixels a side.
 """
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import PatchCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from shapely.plotting import patch_from_polygon
 
 from .levels import LEVEL_NAMES
 from .ranking import OUTSIDE
@@ -29,7 +31,9 @@ def write_quicklook(table, destination, title="Parcel damage"):
     FigureCanvasAgg(figure)
     axes = figure.add_axes((0.02, 0.02, 0.74, 0.90))  # the legend goes on the right
     colours = parcels["level"].map(LEVEL_COLOURS).fillna(UNRANKED)
-    parcels.plot(ax=axes, color=colours.tolist(), edgecolor="#333333", linewidth=0.4)
+    # Patches added to the axes directly: GeoDataFrame.plot would import pyplot.
+    axes.add_collection(PatchCollection([patch_from_polygon(g) for g in parcels.geometry], match_original=False,
+                                        facecolor=colours.tolist(), edgecolor="#333333", linewidth=0.4))
     for _, parcel in parcels[parcels["rank"].notna() & (parcels["rank"] <= LABELLED)].iterrows():
         point = parcel.geometry.representative_point()
         axes.annotate(str(int(parcel["rank"])), (point.x, point.y), ha="center", va="center", fontsize=8,

@@ -20,7 +20,7 @@ A source is *usable* for a parcel when its valid fraction is at least ``min_vali
 - ``score``: ``dmg_frac``. The share of a parcel's forest that is down is what orders the
   forester's visits; ``dmg_ha`` is there to sort by area instead;
 - ``rank``: 1 for the hardest hit, by score, then ``mean_prob``, both descending; parcels equal
-  in both share a rank (1, 2, 2, 4);
+  in both (to the 4 decimals written) share a rank (1, 2, 2, 4);
 - ``level``: the CANDELA level of ``dmg_frac`` (:mod:`.levels`);
 - ``sources``: the usable sources joined by ``+`` (``optical+sar``; ``sar`` where clouds hid
   the parcel from the optical map);
@@ -210,18 +210,14 @@ def _columns(sources, statistics, area_m2, kept_m2, data_m2, with_landcover, min
 
 
 def _ranks(score, tie_break):
-    """Competition ranks (1 = highest ``score``, then ``tie_break``; equals share a rank);
-    missing where ``score`` is NaN."""
-    order = pandas.DataFrame({"score": np.round(score, 12), "tie": np.round(np.nan_to_num(tie_break), 12)})
-    ranked = order["score"].notna()
-    keys = list(zip(order["score"][ranked], order["tie"][ranked]))
-    sorted_keys = sorted(keys, reverse=True)
+    """Competition ranks (1 = highest ``score``, then ``tie_break``; parcels equal in both as
+    the outputs show them, to :data:`DIGITS` decimals, share a rank); missing where ``score``
+    is NaN."""
+    keys = [(round(s, DIGITS), round(t, DIGITS)) for s, t in zip(score, np.nan_to_num(tie_break))]
     first = {}
-    for position, key in enumerate(sorted_keys, start=1):
+    for position, key in enumerate(sorted((k for k in keys if not math.isnan(k[0])), reverse=True), start=1):
         first.setdefault(key, position)
-    ranks = pandas.array([pandas.NA] * len(order), dtype="Int64")
-    ranks[np.flatnonzero(ranked.to_numpy())] = [first[key] for key in keys]
-    return ranks
+    return pandas.array([first.get(key, pandas.NA) for key in keys], dtype="Int64")
 
 
 def _table(parcels, sources, columns):
