@@ -56,6 +56,9 @@ from .sources import check_sources, given_period, overall, read_period
 DEFAULT_THRESHOLD = 0.5
 MIN_VALID = 0.5
 HECTARE = 10_000.0
+#: GDAL's block cache during a run: what bounds its memory on a whole tile (GDAL's default, 5 %
+#: of the machine's memory, would grow past a gigabyte masking a 10980 x 10980 map).
+CACHE_BYTES = 256 * 2**20
 #: Probabilities a little outside [0, 1] (float rounding) are still probabilities.
 TOLERANCE = 1e-6
 #: Decimals kept: hectares to the m², fractions and probabilities to 1e-4.
@@ -113,7 +116,7 @@ def rank_parcels(parcels, sources, workdir, *, landcover=None, classes=None, thr
     area_m2 = ground_areas(parcels)
     stages = len(sources) * (2 if landcover is not None else 1) + (landcover is not None)
     stage = _Stages(report, stages)
-    with ExitStack() as stack:
+    with rasterio.Env(GDAL_CACHEMAX=CACHE_BYTES), ExitStack() as stack:
         cover = None
         if landcover is not None:
             cover = stack.enter_context(LandCover(landcover, classes, max_pixels=max_pixels))
