@@ -264,7 +264,8 @@ def test_periods_come_from_the_tags_or_the_inputs(ranked, scene, tmp_path):
     for period in (given.summary["period"], given.summary["sources"]["sar"]["period"]):
         assert period == {"start": "2023-08-02T00:00:00Z", "end": "2023-08-15T12:00:00Z", "from": "given"}
     half = rank_parcels(scene.parcels, sources(scene), tmp_path, after="2023-08-15").summary
-    assert half["sources"]["optical"]["period"]["start"] == PERIOD[0]  # the tag's start, the given end
+    assert half["sources"]["optical"]["period"] == {  # the tag's start, the given end
+        "start": PERIOD[0], "end": "2023-08-15T00:00:00Z", "from": "given and PERIOD_START/PERIOD_END tags"}
     with rasterio.open(scene.optical) as dataset:
         assert dataset.tags()["PERIOD_START"] == PERIOD[0]
 

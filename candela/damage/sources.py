@@ -96,19 +96,21 @@ def given_period(before=None, after=None):
 
 
 def read_period(tags, given=None):
-    """The change period of a map with ``tags``: ``given`` (see :func:`given_period`) where it
-    sets an end, else from the tags, else unknown."""
+    """The change period of a map with ``tags``: each end ``given`` sets (see
+    :func:`given_period`), the others from the tags, else unknown."""
     found = _tagged(tags)
     if given is None:
         return found
-    return Period(given.start or found.start, given.end or found.end, GIVEN)
+    from_tags = (given.start is None and found.start) or (given.end is None and found.end)
+    origin = f"{GIVEN} and {found.origin}" if from_tags else GIVEN
+    return Period(given.start or found.start, given.end or found.end, origin)
 
 
 def overall(periods):
     """One period spanning ``periods`` (the earliest start, the latest end)."""
     starts = [p.start for p in periods if p.start is not None]
     ends = [p.end for p in periods if p.end is not None]
-    origins = sorted({p.origin for p in periods if p.origin})
+    origins = sorted({part for p in periods if p.origin for part in p.origin.split(" and ")})
     return Period(min(starts, default=None), max(ends, default=None), " and ".join(origins) or None)
 
 
