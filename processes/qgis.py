@@ -16,20 +16,26 @@ to the input's type). So here:
 - "date"/"datum" in an identifier or title reads "day" (``event_date`` is ``event_day``), so no
   date is sent unasked;
 - an identifier ending in ``_field`` (the name of a field of the samples) ends in ``_column``
-  instead (``class_column``): "column" gets the plugin's field picker of the chosen layer.
+  instead (``class_column``): "column" gets the plugin's field picker of the chosen layer;
+- a CSV output is declared ``application/csv``, the one type the plugin saves as ``.csv`` and
+  opens as a table (any other it saves as ``.zip``).
 """
 
 import re
+
+from pywps import ComplexOutput, Format
 
 from pywps.inout.literaltypes import AllowedValue
 
 from . import declaration as declared
 from .job import Source
-from .wps import REF_SUFFIX, WpsProcess, literal_input, pywps_format, reference_twin, uploaded
+from .wps import REF_SUFFIX, WpsProcess, complex_output, literal_input, pywps_format, reference_twin, uploaded
 from .wpsinputs import CheckedComplexInput
 
 PROFILE = "qgis"
 DATE_WORDS = re.compile("datum|date", re.IGNORECASE)
+#: The CSV media type the plugin recognises (not the registered text/csv).
+PLUGIN_CSV = "application/csv"
 
 
 def split_list(text):
@@ -77,6 +83,14 @@ class QgisProcess(WpsProcess):
                                  supported_formats=[pywps_format(declared.GML)],
                                  min_occurs=1 if inpt.required else 0, max_occurs=1)]
         return [reference_twin(inpt, max_occurs=1, required=inpt.required)]
+
+    def declare_output(self, output):
+        if declared.CSV not in output.formats:
+            return complex_output(output)
+        formats = [Format(PLUGIN_CSV, extension=".csv") if f == declared.CSV else pywps_format(f)
+                   for f in output.formats]
+        return ComplexOutput(output.identifier, output.title, abstract=output.abstract, supported_formats=formats,
+                             as_reference=output.by_reference)
 
     def required_inputs(self):
         return {}  # each required input is required as itself here

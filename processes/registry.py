@@ -15,6 +15,7 @@ from .changedetect import OPERATION as CHANGE_DETECT
 from .extractinfo import OPERATION as EXTRACT_INFO
 from .fusionclassify import OPERATION as FUSION_CLASSIFY
 from .jpeg2tiff import OPERATION as JPEG2TIFF
+from .parceldamage import OPERATION as PARCEL_DAMAGE
 from .qgis import QgisProcess
 from .sarchangedetect import OPERATION as SAR_CHANGE_DETECT
 from .semanticsearch import OPERATION as SEMANTIC_SEARCH
@@ -22,7 +23,7 @@ from .trainautoencoder import OPERATION as TRAIN_AUTOENCODER
 from .wps import WpsProcess
 
 OPERATIONS = (JPEG2TIFF, EXTRACT_INFO, CHANGE_DETECT, TRAIN_AUTOENCODER, SAR_CHANGE_DETECT, FUSION_CLASSIFY,
-              SEMANTIC_SEARCH)
+              PARCEL_DAMAGE, SEMANTIC_SEARCH)
 PROFILES = {WpsProcess.binding: WpsProcess, QgisProcess.binding: QgisProcess}
 
 

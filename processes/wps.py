@@ -91,7 +91,7 @@ class WpsProcess(Process):
             self._handler, identifier=operation.identifier, title=operation.title,
             abstract=operation.abstract, version=operation.version,  # no keywords: PyWPS puts them where the schema forbids
             inputs=[i for declared_input in operation.inputs for i in self.declare_input(declared_input)],
-            outputs=[complex_output(o) for o in operation.outputs],
+            outputs=[self.declare_output(o) for o in operation.outputs],
             store_supported=True, status_supported=True,
         )
 
@@ -105,6 +105,10 @@ class WpsProcess(Process):
                               supported_formats=[pywps_format(f) for f in inpt.formats],
                               min_occurs=0, max_occurs=inpt.max_occurs)
         return [upload, reference_twin(inpt)]
+
+    def declare_output(self, output):
+        """The PyWPS output standing for one declared output."""
+        return complex_output(output)
 
     def required_inputs(self):
         """``{identifier: (the inputs that can give it)}`` for each required file input, all of

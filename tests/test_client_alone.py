@@ -14,9 +14,9 @@ from helpers.paths import ROOT
 
 #: Packages only the server and the algorithms need (import names, and distribution names).
 SERVER_MODULES = ("pywps", "pygeoapi", "werkzeug", "sqlalchemy", "tensorflow", "sklearn", "skactiveml", "scipy",
-                  "gunicorn", "gevent")
+                  "gunicorn", "gevent", "exactextract")
 SERVER_DISTRIBUTIONS = {"pywps", "pygeoapi", "werkzeug", "sqlalchemy", "tensorflow", "scikit-learn",
-                        "scikit-activeml", "scipy", "gunicorn", "gevent"}
+                        "scikit-activeml", "scipy", "gunicorn", "gevent", "exactextract"}
 PRODUCT = "S2A_MSIL2A_20230612T105621_N0400_R023_T31TCJ_20230612T154421.zip"
 
 
