@@ -1,9 +1,10 @@
 """ParcelDamage: forest parcels ranked by the damage change maps show, after a windthrow."""
 
 from candela.damage.levels import LEVELS
+from candela.damage.identifiers import ID_FIELDS
 from candela.errors import InputError
 
-from .declaration import (CSV, GEOJSON, GML, GPKG, RASTER, ZIP, FileInput, LiteralInput, Operation, Output,
+from .declaration import (CSV, GEOJSON, GML, GPKG, PNG, RASTER, ZIP, FileInput, LiteralInput, Operation, Output,
                           VectorInput, quicklook_output)
 
 #: The change map inputs: source name → input.
@@ -37,6 +38,24 @@ def run(job):
                              ("quicklook", "quicklook")):
         job.output_file(identifier, files[kind])
     job.output_json("summary", ranking.summary)
+    record(job, ranking, sources)
+
+
+def record(job, ranking, sources):
+    """The ranking, its quicklook and one observation per parcel, for the results store."""
+    from candela.damage.observations import observations
+    from candela.results.records import Product
+
+    period = ranking.summary["period"]
+    footprint = ranking.table.to_crs(4326).union_all().convex_hull
+    products = [(identifier, Product("ranking", identifier, media_type=media_type, footprint=footprint,
+                                     period_start=period["start"], period_end=period["end"]))
+                for identifier, media_type in (("ranking", GEOJSON), ("quicklook", PNG))]
+    with job.blame("id_field"):
+        found = observations(ranking, sources, job.literal("id_field"))
+    job.record(products, found, period=(period["start"], period["end"]),
+               summary={name: ranking.summary[name] for name in ("parcels", "status", "levels", "thresholds",
+                                                                   "weights", "kept_classes", "damaged_ha")})
 
 
 def title(summary):
@@ -56,7 +75,8 @@ OPERATION = Operation(
         "data), each on any grid and CRS. Per parcel and per map, over the pixels of the kept land-cover "
         "classes (landcover and classes; default the whole parcel), with exact fractional pixel coverage at "
         "the parcel's edges and areas on the ground: mean, median and 90th percentile of the probability, "
-        "damaged area (pixels at or above threshold), damaged fraction and valid fraction (clouds leave the "
+        "damaged area (pixels at or above threshold; on SARChangeDetect's map, where its test rejects no change "
+        "at the map's own alpha), damaged fraction and valid fraction (clouds leave the "
         "optical map NaN). A map is used for a parcel when it has values over at least half of its kept "
         "area; the damaged fractions of the maps used are averaged with their weights (renormalised), which "
         "gives the score, the rank (1 = hardest hit; ties by mean probability) and the level ("
@@ -79,7 +99,12 @@ OPERATION = Operation(
                   formats=RASTER, required=False),
         LiteralInput("classes", "Classes", "Land-cover classes to keep, by name, separated by commas (e.g. "
                      "forest). Empty: every class of the land-cover map but no data.", required=False),
-        LiteralInput("threshold", "Threshold", "The probability of change from which a pixel counts as damaged.",
+        LiteralInput("id_field", "Parcel id field", "The attribute naming each parcel where the results are "
+                     "searched (SemanticSearch, /search). Empty: the first of " + ", ".join(ID_FIELDS) + " the "
+                     "parcels have, else their position.", required=False),
+        LiteralInput("threshold", "Threshold", "The probability of change from which a pixel of a probability map "
+                     "(ChangeDetect's) counts as damaged. A SARChangeDetect map (1 - p-value) counts a pixel where "
+                     "its test rejects no change at the map's own alpha (its ALPHA tag).",
                      type="float", default=0.5, minimum=0.0, maximum=1.0),
         LiteralInput("optical_weight", "Optical weight", "Weight (>= 0) of the optical map in the combined "
                      "values; 0 leaves it out.", type="float", default=1.0),

@@ -23,7 +23,6 @@ from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
 from candela.errors import InputError
-from candela.results.export import observations_frame, write_all
 from candela.search.query import LEVELS, ORDERS, SOURCES
 
 from .recording import results_store
@@ -75,6 +74,8 @@ class SearchPage:
         return build_query(**{name: request.args.get(name) for name in names})
 
     def parcels(self, request):
+        from candela.results.export import observations_frame
+
         query = self._query(request)
         found = search(query)
         collection = json.loads(observations_frame(found).to_json(na="null", drop_id=True))
@@ -82,6 +83,8 @@ class SearchPage:
         return Response(json.dumps(collection), mimetype="application/geo+json")
 
     def download(self, request, extension):
+        from candela.results.export import observations_frame, write_all
+
         found = search(self._query(request))
         mimetype, index = DOWNLOADS[extension]
         with tempfile.TemporaryDirectory() as folder:

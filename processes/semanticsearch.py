@@ -1,6 +1,5 @@
 """SemanticSearch: the stored parcel-damage observations a question asks for."""
 
-from candela.results.export import observations_frame, write_all
 from candela.search.query import LEVELS, MAX_LIMIT, ORDERS, SOURCES
 
 from .declaration import CSV, GEOJSON, ZIP, LiteralInput, Operation, Output
@@ -9,6 +8,8 @@ from .searching import PARAMETERS, build_query, search
 
 def run(job):
     texts = {name: job.literal(name) for name in ("phrase", *PARAMETERS)}
+    from candela.results.export import observations_frame, write_all  # geopandas: only a search pays
+
     query = build_query(**texts)
     found = search(query)
     folder = job.workdir

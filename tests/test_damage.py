@@ -350,3 +350,22 @@ def test_outputs_open_in_gis_and_spreadsheets(forest, tmp_path):
         assert png.format == "PNG" and max(png.size) <= 1024
         colours = {colour for _, colour in png.convert("RGB").getcolors(1 << 20)}
     assert (215, 25, 28) in colours and (189, 189, 189) in colours  # a high parcel, unranked ones
+
+
+def test_a_significance_map_counts_what_its_test_rejects_not_half_of_the_noise(tmp_path):
+    """SARChangeDetect's map holds 1 - p: uniform on unchanged ground. Its own alpha decides."""
+    rng = np.random.default_rng(0)
+    values = rng.uniform(0, 1, (100, 100)).astype("float32")  # no change anywhere: p uniform
+    values[:20] = 1.0 - rng.uniform(0, 1e-4, (20, 100))  # a fifth changed: tiny p-values
+    transform = from_origin(500000, 5880000, 10, 10)
+    parcel = gpd.GeoDataFrame({"name": ["p"]}, geometry=[box(500000, 5879000, 501000, 5880000)], crs=UTM)
+    for tags, expected in (({"CHANGE_TEST": "omnibus", "ALPHA": "0.01"}, 0.2 + 0.8 * 0.01),
+                           ({}, 0.2 + 0.8 * 0.5)):
+        path = tmp_path / f"sar{len(tags)}.tif"
+        with rasterio.open(path, "w", driver="GTiff", width=100, height=100, count=1, dtype="float32", crs=UTM,
+                           transform=transform, nodata=float("nan")) as out:
+            out.write(values, 1)
+            out.update_tags(**tags)
+        ranking = rank_parcels(parcel, [ChangeSource("sar", path)], tmp_path)
+        assert ranking.table.iloc[0]["sar_dmg_fr"] == pytest.approx(expected, abs=0.02)
+        assert ranking.summary["thresholds"]["sar"] == (0.99 if tags else 0.5)

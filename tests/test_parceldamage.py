@@ -43,7 +43,7 @@ def run_wps(wps, inputs, parcels):
 
 
 def test_wps_ranks_the_parcels_and_gives_every_format(wps, scene, server_root):
-    doc = run_wps(wps, [*REFERENCES.items(), ("classes", "forest"), ("before", ""), ("after", "")],
+    doc = run_wps(wps, [*REFERENCES.items(), ("classes", "forest"), ("before", ""), ("after", ""), ("id_field", "name")],
                   parcels_of(scene))
     assert doc.xpath("//wps:ProcessSucceeded", namespaces=NS), exception_text(doc)
     outputs = outputs_of(doc)
@@ -68,6 +68,19 @@ def test_wps_ranks_the_parcels_and_gives_every_format(wps, scene, server_root):
     assert summary["status"] == {"ranked": 6, "outside the maps": 1, "no land cover": 0, "no kept classes": 1,
                                  "no usable pixels": 0}
     assert "path" not in json.dumps(summary).lower()
+    # Recorded in the results store: one observation per parcel, named by its "name" attribute.
+    from processes.recording import results_store
+
+    store = results_store()
+    [run] = [r for r in store.runs() if outputs["ranking"] in [p["href"] for p in r["products"]]]
+    assert run["process"] == "ParcelDamage" and run["parameters"]["classes"] == "forest"
+    observed = {o["parcel"]: o for o in store.observations([run["key"]])}
+    assert set(observed) == set(ranking["name"])
+    assert observed["all"]["rank"] == 1 and observed["all"]["classes"] == ["forest"]
+    assert observed["clouded"]["sources"] == ["sar"] and observed["meadow"]["damaged_fraction"] is None
+    assert observed["all"]["attributes"]["in_rank"] == "r3"
+    assert observed["half"]["damaged_ha"] == pytest.approx(by_name.loc["half", "dmg_ha"])
+    assert observed["half"]["geometry"].equals_exact(ranking.set_index("name").geometry["half"], 1e-6)  # GeoJSON keeps 7 decimals
 
 
 @pytest.mark.parametrize("inputs, words", [

@@ -6,7 +6,8 @@ fraction of them the parcel covers and by their area (:mod:`.zonal`):
 
 - ``{key}_mean``, ``{key}_p50``, ``{key}_p90``: mean, median and 90th percentile of the change
   probability;
-- ``{key}_dmg_ha``: damaged area (ha), the pixels whose probability is at least ``threshold``;
+- ``{key}_dmg_ha``: damaged area (ha), the pixels whose probability is at least ``threshold``
+  (a significance map: where its test rejects no change, see :func:`.sources.map_threshold`);
 - ``{key}_dmg_fr``: damaged fraction, ``{key}_dmg_ha`` over the kept area with values;
 - ``{key}_valid``: valid fraction, the kept area with values over the kept area (clouds leave
   the optical map NaN; a map covering half the parcel gives 0.5).
@@ -51,7 +52,7 @@ from . import zonal
 from .landcover import LandCover
 from .levels import LEVEL_NAMES, bounds, level_of
 from .parcels import check_polygons, ground_areas, renamed
-from .sources import check_sources, given_period, overall, read_period
+from .sources import check_sources, given_period, map_threshold, overall, read_period
 
 DEFAULT_THRESHOLD = 0.5
 MIN_VALID = 0.5
@@ -127,25 +128,28 @@ def rank_parcels(parcels, sources, workdir, *, landcover=None, classes=None, thr
         else:
             kept_m2 = data_m2 = area_m2
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="masked-", dir=workdir)))
-        statistics, periods, grids = {}, {}, {}
+        statistics, periods, grids, thresholds = {}, {}, {}, {}
         for source in sources:
             with blaming(source.input):
                 dataset = stack.enter_context(open_raster(source.path, max_pixels=max_pixels))
             periods[source.name] = read_period(dataset.tags(), given)
+            thresholds[source.name] = map_threshold(dataset.tags(), threshold)
             grids[source.name] = _grid(dataset)
             measured = dataset
             if cover is not None:
                 copy = cover.masked_copy(dataset, folder / f"{source.name}.tif", source.input,
                                          stage(f"masking the {source.name} change map"))
                 measured = stack.enter_context(rasterio.open(copy))
-            found = zonal.change_statistics(measured, _in_crs(parcels, dataset), area_m2, threshold,
+            found = zonal.change_statistics(measured, _in_crs(parcels, dataset), area_m2, thresholds[source.name],
                                             stage(f"{source.name} change per parcel"))
             check_probabilities(found, source)
             statistics[source.name] = found
     columns, usable = _columns(sources, statistics, area_m2, kept_m2, data_m2, cover is not None, min_valid)
     table = _table(parcels, sources, columns)
     report(1.0, "ranked")
-    return Ranking(table, _summary(table, sources, usable, periods, grids, cover, threshold, min_valid, parcels))
+    summary = _summary(table, sources, usable, periods, grids, cover, threshold, min_valid, parcels)
+    summary["thresholds"] = thresholds
+    return Ranking(table, summary)
 
 
 def check_threshold(threshold):

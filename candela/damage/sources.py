@@ -9,6 +9,12 @@ happened in comes from, in order:
    write;
 3. SARChangeDetect's ``DATES`` tag (the dates of its series: the first and the last);
 4. else it is unknown (None).
+
+What counts as damaged depends on what a map holds (:func:`map_threshold`): a probability map
+(ChangeDetect's) at the run's threshold; a significance map (SARChangeDetect's ``1 - p-value``,
+tagged with its test and ``ALPHA``) where its test rejects "no change" at the map's own level,
+``1 - p >= 1 - ALPHA``. Under no change a p-value is uniform, so a 0.5 threshold on ``1 - p``
+would count half of the undamaged pixels.
 """
 
 import re
@@ -23,6 +29,7 @@ from ..rasters.dating import format_time, parse_time
 KNOWN = {"optical": "opt", "sar": "sar"}
 KEY = re.compile(r"[a-z][a-z0-9]{0,2}")
 START_TAG, END_TAG, DATES_TAG = "PERIOD_START", "PERIOD_END", "DATES"
+TEST_TAG, ALPHA_TAG = "CHANGE_TEST", "ALPHA"
 #: Where a period came from, as the summary says it.
 GIVEN, FROM_PERIOD_TAGS, FROM_DATES_TAG = "given", "PERIOD_START/PERIOD_END tags", "DATES tag"
 
@@ -79,6 +86,16 @@ def check_sources(sources):
     if not any(source.weight > 0 for source in sources):
         raise InputError("every change map given has weight 0: nothing to combine",
                          sources[0].weight_input)
+
+
+def map_threshold(tags, threshold):
+    """The value from which a pixel of a map with ``tags`` is damaged: ``1 - ALPHA`` for a
+    significance map (tagged ``CHANGE_TEST`` and ``ALPHA`` in (0, 0.5]), else ``threshold``."""
+    try:
+        alpha = float(tags.get(ALPHA_TAG)) if tags.get(TEST_TAG) else None
+    except (TypeError, ValueError):
+        alpha = None
+    return 1.0 - alpha if alpha is not None and 0 < alpha <= 0.5 else threshold
 
 
 def given_period(before=None, after=None):

@@ -32,11 +32,9 @@ from datetime import date, datetime
 
 from shapely.geometry.base import BaseGeometry
 
+from ..damage.levels import LEVEL_NAMES as LEVELS  # the damage levels, lowest first
 from ..errors import InputError
 
-# The damage levels, lowest first. candela/damage/levels.py (another branch) defines them as
-# well: when both meet, this tuple must be imported from there, not kept twice.
-LEVELS = ("very low", "low", "middle", "high")
 SOURCES = ("any", "optical", "sar", "both")
 ORDERS = ("damage", "area", "date", "rank")
 # The direction each order takes when none is asked: the most telling observations first.
