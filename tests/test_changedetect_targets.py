@@ -252,3 +252,38 @@ def test_on_a_real_oscd_crop_urban_keeps_more_labelled_change_than_vegetation_lo
     assert kept["urban"] > 0.5 * kept["any"]
     assert flagged["vegetation_loss"].sum() <= flagged["any"].sum()
     assert found["vegetation_loss"][2]["target_indices"] == ["NDVI", "NBR", "NDMI"]
+
+
+def test_single_felled_pixels_count_and_a_browning_season_does_not(tmp_path):
+    """A felled patch of one or two pixels is lost in the 2 x 2 feature distance: its own index
+    drop counts. A scene-wide drop (two seasons) is the scene's, not canopy loss."""
+    rng = np.random.default_rng(1)
+    texture = gaussian_filter(rng.normal(size=SHAPE), 2)
+    before = spectrum(FOREST) * (1 + 0.08 * texture / texture.std())
+    after = before + rng.normal(scale=20, size=before.shape)
+    felled = np.zeros(SHAPE, dtype=bool)
+    for row in range(8, 150, 11):
+        for col in range(8, 180, 13):
+            size = 1 + (row + col) % 2
+            after[:, row:row + size, col] = spectrum(CLEARED)[:, :, 0]
+            felled[row:row + size, col] = True
+    autumn = after.copy()
+    autumn[2] *= 2.2  # red up, NIR down: NDVI falls by about 0.3 everywhere, felled pixels further
+    autumn[3] *= 0.85
+    paths = []
+    for name, image in (("before", before), ("after", after), ("autumn", autumn)):
+        paths.append(write_optical(tmp_path / f"{name}.tif", image.astype(np.float32), descriptions=SIX))
+
+    def run():
+        found = {}
+        for name, second in (("summer", paths[1]), ("autumn", paths[2])):
+            path = tmp_path / f"{name}_loss.tif"
+            changedetect.detect(paths[0], second, path, target="vegetation_loss")
+            with rasterio.open(path) as dataset:
+                found[name] = dataset.read(1)
+        return found
+
+    found = run_isolated(run)
+    loss = found["summer"] > 0.5
+    assert abs(loss.sum() - felled.sum()) <= 0.2 * felled.sum() and not loss[neighbours(felled)].any()
+    assert (found["autumn"][~felled] > 0.5).mean() < 0.01  # the season's browning is not loss

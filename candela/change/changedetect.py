@@ -158,7 +158,7 @@ def _probability_block(pair, block, features, stats, gate=None):
     probability = stats.mapping(distance)
     probability[~valid] = NODATA
     if gate is not None:
-        probability *= gate(block)
+        probability = gate(probability, block)
     return probability
 
 

@@ -2,8 +2,9 @@
 
 A target other than ``any`` multiplies the change probability ``p`` (from the feature
 distance, :mod:`candela.change.changedetect`) by a gate ``g`` in [0, 1] computed from
-spectral indices of each pixel on both dates: ``p_target = p * g``, still a probability in
-[0, 1], NaN where an image has no data. The feature distance is computed on 2 x 2 pixel
+spectral indices of each pixel on both dates: ``p_target = p * g`` (for vegetation loss, ``p``
+first raised by the index drop's own evidence), still a probability in [0, 1], NaN where an
+image has no data. The feature distance is computed on 2 x 2 pixel
 cells from a neighbourhood of the encoder and interpolated back to pixels, so it spreads
 over a pixel or two around a change; the gate is read from each pixel's own bands, so a
 pixel whose own indices did not move gets a low ``p_target`` even beside a change.
@@ -15,12 +16,20 @@ smooth so that no pixel's probability jumps at a threshold:
 
 * ``any``: no gate; the map is the change probability itself.
 * ``vegetation_loss`` (canopy loss: windthrow, clear-cut, bark-beetle die-off):
-  ``g = s(drop; 0.15, 0.04) * s(NDVI_before; 0.4, 0.05)``, where ``drop`` is the largest
-  decrease from before to after among NDVI and, where both images have their bands, NBR and
-  NDMI (which fall further than NDVI when a canopy dries or dies). A drop of 0.15 gives
+  ``g = s(drop - shift; 0.15, 0.04) * s(NDVI_before; 0.4, 0.05)``, where ``drop`` is the
+  largest decrease from before to after among NDVI and, where both images have their bands,
+  NBR and NDMI (which fall further than NDVI when a canopy dries or dies), and ``shift`` the
+  scene's own drop (below). A drop of 0.15 gives
   one half, 0.25 gives 0.92, no drop 0.02; the second factor asks that the pixel was
   vegetated before (NDVI 0.4 gives one half, 0.55 gives 0.95), so that water or shadow
-  appearing on bare ground (also an NDVI decrease) does not count. Vegetation gain, and any
+  appearing on bare ground (also an NDVI decrease) does not count. A large drop is canopy
+  loss in its own right: ``p_target = g * (1 - (1 - p) * (1 - s(drop - shift; 0.3, 0.05)))``,
+  the change probability raised to at least ``s(drop - shift; 0.3, 0.05)`` (0.88 at 0.4). The
+  feature distance, on 2 x 2 cells from a neighbourhood, is diluted over a felled patch of
+  a pixel or two; without this a windthrow in small patches would be mostly missed, and a
+  drop of 0.3 lies far beyond an unchanged canopy's wobble between dates. ``shift`` is the
+  median drop of the pixels vegetated before (from a sample of the whole image, never
+  below 0): a pair from two seasons, whose vegetation all browned, is not all canopy loss. Vegetation gain, and any
   change on ground that was not vegetated, is gated out. Any vegetation counts, crops too
   (a harvest is a vegetation loss), and so do clouds, haze and snow in the after image:
   mask them first.
@@ -40,6 +49,7 @@ smooth so that no pixel's probability jumps at a threshold:
 import time
 
 import numpy as np
+from rasterio.enums import Resampling
 
 from ..errors import InputError
 from ..rasters.reading import read_masked
@@ -53,6 +63,11 @@ INDICES = {"NDVI": ("B08", "B04"), "NBR": ("B08", "B12"), "NDMI": ("B08", "B11")
 #: gives a gate of one half, 0.1 gives 0.22: meant to lie above the wobble of an unchanged
 #: canopy's indices between dates (season, atmosphere, L1C against L2A).
 CHANGE_MIDPOINT, CHANGE_WIDTH = 0.15, 0.04
+#: An index drop of this much is canopy loss whatever the feature distance says (one half at
+#: 0.3, 0.88 at 0.4; 0.15 gives 0.05).
+LOSS_MIDPOINT, LOSS_WIDTH = 0.3, 0.05
+#: Side of the sample the scene's typical drop is taken from (pixels).
+SAMPLE_SIDE = 512
 #: NDVI from which a pixel counts as vegetated (one half at 0.4).
 VEGETATED_MIDPOINT, VEGETATED_WIDTH = 0.4, 0.05
 #: NDWI from which a pixel counts as water (one half at 0.3).
@@ -84,17 +99,37 @@ def normalised_difference(bands, index):
     return np.divide(a - b, total, out=np.zeros_like(total), where=total != 0)
 
 
-def vegetation_loss(before, after, indices=("NDVI",)):
+def index_drop(before, after, indices):
+    """The largest decrease from before to after among ``indices``."""
+    return np.max([normalised_difference(before, i) - normalised_difference(after, i) for i in indices], axis=0)
+
+
+def vegetation_loss(before, after, indices=("NDVI",), shift=0.0):
     """The vegetation-loss gate from the bands (dicts name: array) of both dates, the drop
-    taken over ``indices``; see the module."""
-    drop = np.max([normalised_difference(before, i) - normalised_difference(after, i) for i in indices], axis=0)
+    taken over ``indices``, beyond the scene's ``shift``; see the module."""
     vegetated = logistic(normalised_difference(before, "NDVI"), VEGETATED_MIDPOINT, VEGETATED_WIDTH)
+    drop = index_drop(before, after, indices) - np.float32(shift)
     return logistic(drop, CHANGE_MIDPOINT, CHANGE_WIDTH) * vegetated
 
 
-def urban(before, after, indices=("NDVI", "NDWI")):
+def canopy_loss(before, after, indices=("NDVI",), shift=0.0):
+    """How far a pixel's own index drop, beyond the scene's ``shift``, is evidence of canopy
+    loss by itself; see the module."""
+    return logistic(index_drop(before, after, indices) - np.float32(shift), LOSS_MIDPOINT, LOSS_WIDTH)
+
+
+def typical_drop(before, after, indices, valid):
+    """The scene's drop: the median drop (never below 0) of the ``valid`` pixels vegetated before
+    (NDVI above 0.5); 0 when there are none."""
+    vegetated = valid & (normalised_difference(before, "NDVI") > 0.5)
+    if not vegetated.any():
+        return 0.0
+    return max(0.0, float(np.median(index_drop(before, after, indices)[vegetated])))
+
+
+def urban(before, after, indices=("NDVI", "NDWI"), shift=0.0):
     """The built-up gate from the bands (dicts name: array) of both dates; see the module
-    (``indices``: for the call's sake, always NDVI and NDWI)."""
+    (``indices`` and ``shift``: for the call's sake; always NDVI and NDWI, no shift)."""
     ndvi = normalised_difference(before, "NDVI"), normalised_difference(after, "NDVI")
     ndwi = np.maximum(normalised_difference(before, "NDWI"), normalised_difference(after, "NDWI"))
     vegetated_both = logistic(np.minimum(*ndvi), VEGETATED_MIDPOINT, VEGETATED_WIDTH)
@@ -105,6 +140,8 @@ def urban(before, after, indices=("NDVI", "NDWI")):
 
 
 GATES = {"vegetation_loss": vegetation_loss, "urban": urban}
+#: Evidence of a target from the indices alone, which raises the change probability it gates.
+EVIDENCE = {"vegetation_loss": canopy_loss}
 
 
 class Gate:
@@ -116,7 +153,7 @@ class Gate:
     """
 
     def __init__(self, target, first, second, seen, model_bands, timings):
-        self.rule, self.timings = GATES[target], timings
+        self.rule, self.evidence, self.timings = GATES[target], EVIDENCE.get(target), timings
         names = [_band_names(first, model_bands), _band_names(second, model_bands)]
         required = _bands_of(REQUIRED_INDICES[target])
         for input_name, found in zip(("before", "after"), names):
@@ -131,9 +168,25 @@ class Gate:
         self.bands = _bands_of(self.indices)
         self.sources = [(first, [names[0].index(b) + 1 for b in self.bands]),
                         (seen, [names[1].index(b) + 1 for b in self.bands])]
+        self.shift = self._typical_drop() if target == "vegetation_loss" else 0.0
 
-    def __call__(self, window):
-        """The gate over ``window``, float32."""
+    def _typical_drop(self):
+        """:func:`typical_drop` over a sample of both whole images (every n-th pixel, at most
+        SAMPLE_SIDE² of them): the same whatever the processing window."""
+        first = self.sources[0][0]
+        step = max(1, -(-max(first.width, first.height) // SAMPLE_SIDE))
+        shape = (len(self.bands), -(-first.height // step), -(-first.width // step))
+        dates, valid = [], None
+        for dataset, indexes in self.sources:
+            data = dataset.read(indexes, out_shape=shape, masked=True, out_dtype="float32",
+                                resampling=Resampling.nearest)
+            ok = ~np.ma.getmaskarray(data).any(axis=0) & np.isfinite(np.ma.getdata(data)).all(axis=0)
+            dates.append(dict(zip(self.bands, np.ma.getdata(data))))
+            valid = ok if valid is None else valid & ok
+        return typical_drop(dates[0], dates[1], self.indices, valid)
+
+    def __call__(self, probability, window):
+        """The target's probability over ``window`` from the change ``probability`` there, float32."""
         started = time.perf_counter()
         dates, valid = [], None
         for dataset, indexes in self.sources:
@@ -141,9 +194,12 @@ class Gate:
             dates.append(dict(zip(self.bands, values)))
             valid = ok if valid is None else valid & ok
         self.timings["reading"] += time.perf_counter() - started
-        gate = self.rule(dates[0], dates[1], self.indices)
-        gate[~valid] = np.nan
-        return gate
+        if self.evidence is not None:
+            evidence = self.evidence(dates[0], dates[1], self.indices, self.shift)
+            probability = 1 - (1 - probability) * (1 - evidence)
+        gated = (probability * self.rule(dates[0], dates[1], self.indices, self.shift)).astype(np.float32)
+        gated[~valid] = np.nan
+        return gated
 
 
 def _bands_of(indices):
