@@ -119,7 +119,7 @@ function showError(error) {
   const box = $('#error');
   box.hidden = !error;
   if (!error) return;
-  box.textContent = error.parameter ? `${error.parameter}: ${error.message}` : `The server could not answer: ${error.message}`;
+  box.textContent = error.parameter ? `${error.parameter}: ${error.message}` : `Could not search: ${error.message}`;
   const field = error.parameter && document.getElementById(error.parameter);
   if (field) {
     field.setAttribute('aria-invalid', 'true');
