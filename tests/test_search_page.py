@@ -188,6 +188,13 @@ def test_the_page_loads_leaflet_the_stored_classes_and_the_best_ranked_parcels(p
     assert severe(page) == []
 
 
+def test_the_address_without_its_slash_opens_the_working_page(server, browser):
+    browser.get(f"{server.base}/search")
+    assert browser.current_url == f"{server.base}/search/"
+    wait_for_searches(browser, 1)
+    assert len(rows(browser)) == len(PARCELS) and severe(browser) == []
+
+
 def test_a_phrase_finds_the_forest_parcels_most_damaged_first_on_the_map_and_in_the_table(page):
     ask(page, PHRASE)
     found = rows(page)
