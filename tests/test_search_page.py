@@ -66,7 +66,7 @@ def record_windthrow(url, outputs, base):
     (outputs / "look").mkdir(parents=True)
     (outputs / "look" / "quicklook.png").write_bytes(png())
     store.record(Run("ChangeDetect", "1.0.0", job_id="look"), products=[Product(
-        "quicklook", "quicklook.png", href=f"{base}/outputs/look/quicklook.png", media_type="image/png",
+        "quicklook", "quicklook <b>optical</b>", href=f"{base}/outputs/look/quicklook.png", media_type="image/png",
         footprint=shapely.box(18.59, 52.99, 18.64, 53.01), period_start=OPTICAL[0], period_end=OPTICAL[1])])
 
 
@@ -178,8 +178,10 @@ def test_the_page_loads_leaflet_the_stored_classes_and_the_best_ranked_parcels(p
     assert len(rows(page)) == len(PARCELS)
     assert [row[0] for row in rows(page)[:2]] == ["F-1", "M-3"]
     assert text(page, "understood") == "parcels"
-    # The quicklook is offered as an overlay, off until asked for.
-    overlay = page.find_element("css selector", ".leaflet-control-layers-overlays input")
+    # The quicklook is offered as an overlay, off until asked for, its name shown as text.
+    label = page.find_element("css selector", ".leaflet-control-layers-overlays label")
+    assert label.text == "quicklook <b>optical</b> (2017-07-30 – 2017-08-20)"
+    overlay = label.find_element("tag name", "input")
     assert not overlay.is_selected()
     assert page.find_elements("css selector", ".leaflet-overlay-pane img") == []
     overlay.click()

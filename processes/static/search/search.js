@@ -65,7 +65,10 @@ async function addQuicklooks() {
   for (const look of await getJSON('api/quicklooks')) {
     const overlay = L.imageOverlay(look.href, look.bounds, {opacity: 0.7, alt: look.name});
     const period = [look.period_start, look.period_end].map(day).join(' – ');
-    layers.addOverlay(overlay, `${look.name} (${period})`);
+    // Leaflet writes an overlay's name as HTML: give it text only.
+    const label = document.createElement('span');
+    label.textContent = `${look.name} (${period})`;
+    layers.addOverlay(overlay, label.innerHTML);
   }
 }
 
