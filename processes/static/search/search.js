@@ -164,7 +164,7 @@ function show(collection, parameters) {
 }
 
 function style(properties) {
-  return {color: '#333', weight: 1, fillOpacity: 0.75, fillColor: LEVEL_COLOURS[properties.level] || NO_LEVEL};
+  return {color: '#333', weight: 1, fillOpacity: 0.85, fillColor: LEVEL_COLOURS[properties.level] || NO_LEVEL};
 }
 
 const day = (time) => (time ? time.slice(0, 10) : '?');
