@@ -62,8 +62,12 @@ class SearchPage:
         return response(environ, start_response)
 
     def page(self, request):
-        if not request.path.endswith("/"):  # relative links in the page need the slash
-            return Response(status=308, headers={"Location": request.base_url + "/"})
+        # Relative links in the page need the slash. PATH_INFO, not request.path: mounted at
+        # /search, "/search" arrives as an empty PATH_INFO, which request.path reads as "/".
+        if not request.environ.get("PATH_INFO", "").endswith("/"):
+            query = request.query_string.decode("latin-1")
+            # root_url: the mount point (SCRIPT_NAME) with its slash.
+            return Response(status=308, headers={"Location": request.root_url + (f"?{query}" if query else "")})
         return Response((STATIC / "index.html").read_bytes(), mimetype="text/html")
 
     def _query(self, request):

@@ -103,6 +103,10 @@ def test_the_wheel_carries_every_package_the_defaults_and_the_shipped_models(ins
     assert {f"{package}/__init__.py" for package in packages} <= names, "a package is missing from setup.cfg"
     assert {"wsgi.py", "processes/defaults.cfg", "candela/models/oscd-ae-v1/metadata.json",
             "candela/models/oscd-ae-v1/encoder.weights.h5"} <= names
+    # The search page and everything under it: the wheel's server must serve it with no internet.
+    page = {str(path.relative_to(ROOT)) for path in (ROOT / "processes" / "static").rglob("*") if path.is_file()}
+    assert "processes/static/search/vendor/leaflet/leaflet.js" in page
+    assert page <= names, f"missing from setup.cfg's package_data: {sorted(page - names)}"
     assert "pywps.cfg" not in names  # the checkout's own settings stay in the checkout
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert "candela-wps = wsgi:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
@@ -156,6 +160,12 @@ def test_the_installed_server_runs_a_job_with_its_shipped_model_and_writes_nothi
                 assert server.poll() is None and time.monotonic() - started < 60, \
                     (tmp_path / "server.log").read_text(errors="replace")[-3000:]
                 time.sleep(0.2)
+
+        # The search page, and the Leaflet it loads, come from the wheel.
+        page = requests.get(f"{base}/search/", timeout=30)
+        assert page.status_code == 200 and 'src="static/vendor/leaflet/leaflet.js"' in page.text
+        leaflet = requests.get(f"{base}/search/static/vendor/leaflet/leaflet.js", timeout=30)
+        assert leaflet.status_code == 200 and b"Leaflet 1.9.4" in leaflet.content[:200]
 
         capabilities = assert_valid(requests.get(f"{base}/wps", params=dict(
             service="WPS", request="GetCapabilities", version="1.0.0"), timeout=30).content)
