@@ -16,9 +16,10 @@ def write_config(path, root, url="http://127.0.0.1:5000", data_roots=(), candela
         "maxrequestsize": "30mb",
         **server,
     }
+    candela = {"usermodels": root / "models", "classifiers": root / "classifiers",
+               "results": f"sqlite:///{root / 'results.sqlite'}", **(candela or {})}
     lines = ["[server]", *(f"{k} = {v}" for k, v in options.items()),
              "[logging]", "level = INFO", f"database = sqlite:///{root / 'jobs.sqlite'}",
-             "[candela]", f"usermodels = {root / 'models'}", f"classifiers = {root / 'classifiers'}",
-             f"results = sqlite:///{root / 'results.sqlite'}", *(f"{k} = {v}" for k, v in (candela or {}).items())]
+             "[candela]", *(f"{k} = {v}" for k, v in candela.items())]
     path.write_text("\n".join(lines) + "\n")
     return path
