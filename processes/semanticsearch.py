@@ -30,7 +30,9 @@ OPERATION = Operation(
         "or with a phrase that reads like the question, e.g. 'forest parcels damaged after 2017-08-01 with "
         "more than 30 % damage, most damaged first, top 10' (grammar: docs/search-grammar.md); an unknown "
         "word is an error listing the valid ones. Give a phrase or parameters, not both. Only ranked "
-        "observations are found (a parcel without usable pixels answers nothing about damage)."
+        "observations are found (a parcel without usable pixels answers nothing about damage), and of a "
+        "parcel's over one period only the newest (a later run replaces an earlier one; all stay in the "
+        "knowledge graph at /search/sparql)."
     ),
     version="1.0.0",
     inputs=(

@@ -126,3 +126,17 @@ def test_fusion_active_learning(run):
     last = text(code_cells(book)[-1])
     assert last.startswith("2 rounds: 8 labels -> accuracy"), last
     assert "20 labels" in last
+
+
+def test_forester_windthrow(run):
+    book = run("forester_windthrow.ipynb")
+    assert shows_png(cell_with(book, "target=\"vegetation_loss\""))
+    assert shows_png(cell_with(book, "client.sar_change_detect("))
+    assert "'forest'" in text(cell_with(book, "client.fusion_classify("))
+    checked = text(cell_with(book, "largest error on a damaged parcel"))
+    assert "under the cloud" in checked and "(sar, under the cloud)" in checked
+    assert float(checked.split("largest error on a damaged parcel: ")[1].split("%")[0]) < 20
+    understood = text(cell_with(book, "client.semantic_search("))
+    assert understood.startswith("forest parcels damaged after 2017-08-01 with at least 30 % damage")
+    graph = text(cell_with(book, "cdl:damageLevel cdl:high"))
+    assert "T-107" in graph and "T-101" in graph and ("sar+optical" in graph or "optical+sar" in graph)

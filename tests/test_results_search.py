@@ -137,3 +137,21 @@ def test_an_area_is_met_by_the_parcel_not_by_its_bounding_box(kind, tmp_path):
     empty_corner = shapely.box(18.615, 53.015, 18.63, 53.03)  # inside the triangle's box, outside the triangle
     assert store.search(SearchQuery(aoi=empty_corner)) == []
     assert [o["parcel"] for o in store.search(SearchQuery(aoi=shapely.box(18.60, 53.00, 18.605, 53.005)))] == ["T"]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgis"])
+def test_a_later_run_over_the_same_parcel_and_period_replaces_the_earlier(kind, tmp_path):
+    store = ResultsStore(results_url(kind, tmp_path))
+    parcel = shapely.box(18.6, 53.0, 18.61, 53.01)
+
+    def seen(fraction, start="2017-07-30", rank=1):
+        return Observation("P", parcel, "ranked" if fraction is not None else "no usable pixels", {}, ("forest",),
+                           ("sar",), start, "2017-09-29", 1, 1, fraction, fraction, fraction, rank, "middle")
+
+    store.record(Run("ParcelDamage", "1.0.0", job_id="first"), observations=[seen(0.4)])
+    store.record(Run("ParcelDamage", "1.0.0", job_id="second"), observations=[seen(0.5)])
+    store.record(Run("ParcelDamage", "1.0.0", job_id="unranked"), observations=[seen(None, rank=None)])
+    store.record(Run("ParcelDamage", "1.0.0", job_id="spring"), observations=[seen(0.1, start="2017-03-01")])
+    found = store.search(SearchQuery(limit=100, order="damage"))
+    assert [(o["job_id"], o["damaged_fraction"]) for o in found] == [("second", 0.5), ("spring", 0.1)]
+    assert len(store.observations()) == 4  # all kept, with their provenance

@@ -1,7 +1,10 @@
 """A search query as SQL over the observations, and the exact spatial test where SQL cannot do it.
 
 Only ranked observations (those with a damaged fraction) are found: a parcel without usable
-pixels answers no question about damage. On PostgreSQL, PostGIS decides whether a parcel meets
+pixels answers no question about damage. Of a parcel's ranked observations over one period, only
+the newest is found: running ParcelDamage again over the same parcels and period (better maps,
+other weights) replaces the earlier answer rather than doubling it. Every observation stays in
+the store and the knowledge graph, with its provenance. On PostgreSQL, PostGIS decides whether a parcel meets
 the area of interest; on SQLite the parcel's bounding box narrows the rows and shapely decides
 (:func:`refine`), so the limit is applied after that test.
 """
@@ -27,7 +30,13 @@ ORDER_COLUMNS = {
 def search_statement(select, query, spatial_sql):
     """``select`` (observations joined with their runs) filtered and ordered by ``query``."""
     o = OBSERVATIONS.c
-    conditions = [o.damaged_fraction.is_not(None)]
+    newer = OBSERVATIONS.alias("newer")
+    conditions = [o.damaged_fraction.is_not(None),
+                  # A later run over the same parcel and period replaces an earlier one.
+                  ~sa.exists().where(newer.c.parcel_key == o.parcel_key, newer.c.id > o.id,
+                                     newer.c.period_start.is_not_distinct_from(o.period_start),
+                                     newer.c.period_end.is_not_distinct_from(o.period_end),
+                                     newer.c.damaged_fraction.is_not(None))]
     if query.classes:
         wanted = sorted({name.casefold() for name in query.classes})
         conditions.append(sa.exists().where(OBSERVATION_CLASSES.c.observation == o.id,
