@@ -71,3 +71,11 @@ def archive_limits():
 def max_pixels():
     """Most pixels (width x height x bands) an input raster may have."""
     return _setting("maxpixels", int, MAX_PIXELS)
+
+
+def sparql_limits():
+    """Keyword arguments of :func:`processes.bounded.run_forked` for one SPARQL query:
+    ``[candela] sparqltime``, ``sparqlanswer`` and ``sparqlmemory``."""
+    return dict(seconds=config.seconds("sparqltime", "30s"),
+                max_bytes=_setting("sparqlanswer", _bytes, 64 * 1024**2),
+                memory_bytes=_setting("sparqlmemory", _bytes, 2 * 1024**3))

@@ -16,8 +16,11 @@ from pywps import configuration
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
-from candela.results.graph import KnowledgeGraph
+from candela.results import geosparql
+from candela.results.graph import PREFIXES, KnowledgeGraph
 
+from .bounded import TooLarge, TooSlow, run_forked
+from .limits import sparql_limits
 from .recording import results_store, results_url
 
 LOGGER = logging.getLogger("PYWPS")
@@ -118,16 +121,36 @@ class SparqlEndpoint:
             return Response("use GET or POST\n", status=405, headers={"Allow": "GET, POST, OPTIONS"},
                             mimetype="text/plain")
         text = query_text(request)
+        graph = knowledge_graph()
+        graph.sync()  # here, so that this process's graph keeps up, not only the child's copy
+        formats = {"graph": negotiate(request, GRAPH_FORMATS, pyoxigraph.RdfFormat.TURTLE.media_type),
+                   "solutions": negotiate(request, SOLUTION_FORMATS, pyoxigraph.QueryResultsFormat.JSON.media_type)}
+        limits = sparql_limits()
         try:
-            result = knowledge_graph().query(text)
-        except SyntaxError as error:
-            raise BadQuery(f"the query is not SPARQL 1.1: {error}") from None
-        if isinstance(result, pyoxigraph.QueryTriples):
-            chosen = negotiate(request, GRAPH_FORMATS, pyoxigraph.RdfFormat.TURTLE.media_type)
-        else:
-            chosen = negotiate(request, SOLUTION_FORMATS, pyoxigraph.QueryResultsFormat.JSON.media_type)
-        if chosen is None:
-            formats = GRAPH_FORMATS if isinstance(result, pyoxigraph.QueryTriples) else SOLUTION_FORMATS
-            return Response(f"this answer comes as {', '.join(formats)}\n", status=406, mimetype="text/plain")
-        body = result.serialize(format=chosen)
-        return Response(body, content_type=f"{_bare(chosen.media_type)}; charset=utf-8")
+            header, body = run_forked(lambda: evaluate(graph, text, formats), **limits)
+        except TooSlow:
+            return Response(f"the query took longer than the {limits['seconds']:g} s allowed: narrow it (LIMIT, "
+                            "more specific patterns)\n", status=503, mimetype="text/plain")
+        except TooLarge:
+            return Response(f"the answer is larger than the {limits['max_bytes'] // 2**20} MiB allowed, or its "
+                            "evaluation needed more memory than allowed: narrow it (LIMIT)\n", status=413,
+                            mimetype="text/plain")
+        except RuntimeError as error:
+            if str(error).startswith("SyntaxError: "):
+                raise BadQuery(f"the query is not SPARQL 1.1: {str(error)[len('SyntaxError: '):]}") from None
+            raise
+        if header["status"] == 406:
+            return Response(body, status=406, mimetype="text/plain")
+        return Response(body, content_type=header["type"])
+
+
+def evaluate(graph, text, formats):
+    """In the child: the query's answer, serialised as negotiated: ``({"status", "type"}, body)``."""
+    result = graph.store.query(text, prefixes=PREFIXES, custom_functions=geosparql.functions())
+    kind = "graph" if isinstance(result, pyoxigraph.QueryTriples) else "solutions"
+    chosen = formats[kind]
+    if chosen is None:
+        offered = GRAPH_FORMATS if kind == "graph" else SOLUTION_FORMATS
+        return {"status": 406}, f"this answer comes as {', '.join(offered)}\n".encode()
+    return ({"status": 200, "type": f"{_bare(chosen.media_type)}; charset=utf-8"},
+            result.serialize(format=chosen))

@@ -110,3 +110,40 @@ def test_a_run_recorded_after_the_graph_was_built_is_seen(client):
     results_store().record(Run("ParcelDamage", "1.0.0"), observations=[observation])
     after = labels(client.get("/search/sparql", query_string={"query": PARCELS}))
     assert "S-2" not in before and "S-2" in after
+
+
+@pytest.fixture(scope="module")
+def crowded(client):
+    """Enough observations that a query joining every triple with every other is endless."""
+    from processes.recording import results_store
+
+    observations = [Observation(f"C-{n}", shapely.box(19 + n * 1e-3, 53.0, 19.0005 + n * 1e-3, 53.0005), "ranked",
+                                {}, ("forest",), ("sar",), "2017-07-30", "2017-09-29", 1.0, 1.0, 0.2, 0.2, 0.2, n + 1,
+                                "low") for n in range(200)]
+    results_store().record(Run("ParcelDamage", "1.0.0", job_id="crowded"), observations=observations)
+    return client
+
+
+def test_an_endless_query_is_stopped_at_its_deadline(crowded, candela_settings):
+    import time
+
+    candela_settings(sparqltime="2s")
+    started = time.monotonic()
+    response = crowded.get("/search/sparql", query_string={
+        "query": "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"})
+    assert response.status_code == 503 and "longer than the 2 s allowed" in response.get_data(as_text=True)
+    assert time.monotonic() - started < 10
+    assert "S-1" in labels(crowded.get("/search/sparql", query_string={"query": PARCELS}))  # still answering
+
+
+def test_an_answer_past_its_cap_is_refused(crowded, candela_settings):
+    candela_settings(sparqlanswer="1mb")
+    response = crowded.get("/search/sparql", query_string={"query": "SELECT * WHERE { ?a ?b ?c . ?d a cdl:Parcel }"})
+    assert response.status_code == 413 and "larger than the 1 MiB allowed" in response.get_data(as_text=True)
+
+
+def test_a_query_needing_more_memory_than_allowed_is_refused(crowded, candela_settings):
+    candela_settings(sparqlmemory="300mb", sparqlanswer="4gb", sparqltime="60s")
+    response = crowded.get("/search/sparql", query_string={
+        "query": "SELECT * WHERE { ?a ?b ?c . ?d ?e ?f } ORDER BY ?a ?d"})
+    assert response.status_code == 413, response.get_data(as_text=True)[:300]
