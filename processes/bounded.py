@@ -57,7 +57,9 @@ def _child(work, write_end, seconds, memory_bytes):
     code = 0
     faulthandler.disable()  # a child killed by its limits is expected: no tracebacks in the server log
     try:
-        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+        # On top of what the copy of the server already maps (threads' arenas, libraries).
+        limit = _mapped_bytes() + memory_bytes
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
         cpu = int(seconds) + 1
         resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))
         try:
@@ -75,6 +77,15 @@ def _child(work, write_end, seconds, memory_bytes):
         code = 1
     finally:
         os._exit(code)  # never run the parent's cleanup (atexit, open connections) in the copy
+
+
+def _mapped_bytes():
+    """This process's address space now (Linux: /proc/self/statm), 0 where unknown."""
+    try:
+        with open("/proc/self/statm") as statm:
+            return int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
 
 
 def _collect(read_end, deadline, max_bytes):

@@ -5,10 +5,13 @@ or ``POST`` of ``application/sparql-query``. Answers by content negotiation: SEL
 SPARQL JSON (default), XML, CSV or TSV; CONSTRUCT and DESCRIBE as Turtle (default), N-Triples,
 RDF/XML or JSON-LD. The graph's prefixes (``geo``, ``geof``, ``sosa``, ``prov``, ``time``,
 ``cdl``, ...) need not be declared. Updates are refused: the graph follows the results store
-(:class:`candela.results.graph.KnowledgeGraph`), which only runs write.
+(:class:`candela.results.graph.KnowledgeGraph`), which only runs write; so is ``SERVICE`` (the
+server would fetch whatever address a query names). Each query runs in a child process with a
+deadline and caps on its answer and memory (:mod:`processes.bounded`).
 """
 
 import logging
+import re
 from functools import lru_cache
 
 import pyoxigraph
@@ -90,6 +93,26 @@ def query_text(request):
     return queries[0]
 
 
+#: What a query's keywords are looked for in: its comments, IRIs and strings taken out.
+_NOT_KEYWORDS = re.compile(
+    r"#[^\n]*"                                  # a comment
+    r"|<[^<>\"{}|^`\\\s]*>"                     # an IRI
+    r"|'''(?:[^'\\]|\\.|'(?!''))*'''"           # long strings
+    r'|"""(?:[^"\\]|\\.|"(?!""))*"""'
+    r"|'(?:[^'\\\n]|\\.)*'"                     # strings
+    r'|"(?:[^"\\\n]|\\.)*"'
+    r"|[?$]\w+"                                 # variables
+    r"|[\w.-]*:[\w.-]+")                        # prefixed names
+_SERVICE = re.compile(r"\bSERVICE\b", re.IGNORECASE)
+
+
+def refuse_federation(text):
+    """BadQuery for a query calling another endpoint (SERVICE): the server would fetch any
+    address a user names, its own network's included."""
+    if _SERVICE.search(_NOT_KEYWORDS.sub(" ", text)):
+        raise BadQuery("SERVICE is not allowed: this endpoint answers from its own graph and calls no other")
+
+
 def negotiate(request, formats, default):
     """The format the client accepts best among ``formats`` (``default`` when it names none);
     None when it accepts none of them."""
@@ -121,6 +144,7 @@ class SparqlEndpoint:
             return Response("use GET or POST\n", status=405, headers={"Allow": "GET, POST, OPTIONS"},
                             mimetype="text/plain")
         text = query_text(request)
+        refuse_federation(text)
         graph = knowledge_graph()
         graph.sync()  # here, so that this process's graph keeps up, not only the child's copy
         formats = {"graph": negotiate(request, GRAPH_FORMATS, pyoxigraph.RdfFormat.TURTLE.media_type),

@@ -122,3 +122,15 @@ def test_the_graph_follows_runs_recorded_after_it_was_made(store):
     parcels = "SELECT (COUNT(DISTINCT ?p) AS ?n) WHERE { ?o sosa:hasFeatureOfInterest ?p }"
     assert int(next(iter(first.query(parcels)))["n"].value) == 3
     assert first.sync() == 0
+
+
+def test_an_address_that_is_no_iri_does_not_break_the_graph(store):
+    store.record(Run("ParcelDamage", "1.0.0", job_id="odd", inputs={"parcels": ["http://example.org/a b{x}.geojson"]}),
+                 [Product("ranking", "ranking", "http://example.org/out put.geojson", "application/geo+json")],
+                 [observation("Odd one", C, 0.2, "low")])
+    graph = KnowledgeGraph(store, BASE)
+    rows = list(graph.query('SELECT ?used ?at WHERE { ?run cdl:jobId "odd" ; prov:used ?used . '
+                            '?p prov:wasGeneratedBy ?run ; prov:atLocation ?at }'))
+    assert [(r["used"].value, r["at"].value) for r in rows] == \
+        [("http://example.org/a b{x}.geojson", "http://example.org/out put.geojson")]
+    assert "Odd one" in labels(graph, "")

@@ -155,3 +155,29 @@ def test_a_later_run_over_the_same_parcel_and_period_replaces_the_earlier(kind, 
     found = store.search(SearchQuery(limit=100, order="damage"))
     assert [(o["job_id"], o["damaged_fraction"]) for o in found] == [("second", 0.5), ("spring", 0.1)]
     assert len(store.observations()) == 4  # all kept, with their provenance
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgis"])
+def test_a_run_over_other_classes_replaces_nothing(kind, tmp_path):
+    store = ResultsStore(results_url(kind, tmp_path))
+    parcel = shapely.box(18.6, 53.0, 18.61, 53.01)
+    for job, classes, fraction in (("forest", ("forest",), 0.8), ("everything", (), 0.3)):
+        store.record(Run("ParcelDamage", "1.0.0", job_id=job), observations=[Observation(
+            "P", parcel, "ranked", {}, classes, ("sar",), "2017-07-30", "2017-09-29", 1, 1, fraction, fraction,
+            fraction, 1, "middle")])
+    assert [o["job_id"] for o in store.search(SearchQuery(classes=("Forest",)))] == ["forest"]
+    assert {o["job_id"] for o in store.search(SearchQuery())} == {"forest", "everything"}
+
+
+def test_migrating_from_many_processes_at_once_on_postgis(tmp_path):
+    import multiprocessing
+
+    url = results_url("postgis", tmp_path)
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(4) as pool:
+        assert pool.map(_open_store, [url] * 4) == [True] * 4
+
+
+def _open_store(url):
+    ResultsStore(url)
+    return True

@@ -147,3 +147,26 @@ def test_a_query_needing_more_memory_than_allowed_is_refused(crowded, candela_se
     response = crowded.get("/search/sparql", query_string={
         "query": "SELECT * WHERE { ?a ?b ?c . ?d ?e ?f } ORDER BY ?a ?d"})
     assert response.status_code == 413, response.get_data(as_text=True)[:300]
+    # The cap is on what the query adds: an ordinary one still runs under it.
+    assert "S-1" in labels(crowded.get("/search/sparql", query_string={"query": PARCELS}))
+
+
+@pytest.mark.parametrize("keyword", ["SERVICE", "service silent"])
+def test_a_query_calling_another_endpoint_is_refused_and_nothing_is_fetched(client, keyword):
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.settimeout(0.5)
+        port = listener.getsockname()[1]
+        response = client.get("/search/sparql", query_string={
+            "query": f"SELECT * WHERE {{ {keyword} <http://127.0.0.1:{port}/sparql> {{ ?s ?p ?o }} }}"})
+        assert response.status_code == 400 and "SERVICE is not allowed" in response.get_data(as_text=True)
+        with pytest.raises(socket.timeout):
+            listener.accept()
+
+
+def test_the_word_service_elsewhere_is_no_call(client):
+    query = 'SELECT ?service WHERE { ?service rdfs:label ?l . FILTER(?l != "SERVICE") } # SERVICE'
+    assert client.get("/search/sparql", query_string={"query": query}).status_code == 200

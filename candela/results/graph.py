@@ -20,7 +20,9 @@ server sharing the database), so a query always sees every finished run.
 """
 
 import json
+import logging
 import threading
+from urllib.parse import quote
 
 from pyoxigraph import Literal, NamedNode, Quad, Store
 
@@ -43,10 +45,20 @@ PREFIXES = {"rdf": RDF, "rdfs": RDFS, "xsd": XSD, "sosa": SOSA, "prov": PROV, "t
 LEVEL_TERMS = {"very low": "veryLow", "low": "low", "middle": "middle", "high": "high"}
 
 A = NamedNode(RDF + "type")
+LOGGER = logging.getLogger(__name__)
 
 
 def _node(namespace, name):
     return NamedNode(namespace + name)
+
+
+def _location(href):
+    """An address as an IRI where it is one, else as an ``xsd:anyURI`` literal: what users send
+    (``http://host/a b.tif``) is not always a valid IRI, and must not break the graph."""
+    try:
+        return NamedNode(href)
+    except ValueError:
+        return Literal(href, datatype=NamedNode(XSD + "anyURI"))
 
 
 def _typed(value, datatype):
@@ -54,7 +66,7 @@ def _typed(value, datatype):
 
 
 def _time(value):
-    return _typed(iso(value), "dateTime")
+    return _typed(iso(value), "dateTimeStamp")  # always with its zone, as OWL-Time asks
 
 
 class Triples:
@@ -65,7 +77,7 @@ class Triples:
         self.quads = []
 
     def iri(self, *path):
-        return NamedNode(self.base + "/".join(str(p) for p in path))
+        return NamedNode(self.base + "/".join(quote(str(p), safe="") for p in path))
 
     def add(self, subject, predicate, value):
         if value is not None:
@@ -110,7 +122,7 @@ def run_quads(run, base):
     for name, value in sorted(run["inputs"].items()):
         for href in value if isinstance(value, list) else [value]:
             if isinstance(href, str) and href.startswith(("http://", "https://")):
-                t.add(activity, _node(PROV, "used"), NamedNode(href))
+                t.add(activity, _node(PROV, "used"), _location(href))
     t.add(process, A, _node(PROV, "SoftwareAgent"))
     t.add(process, A, _node(SOSA, "Procedure"))
     t.add(process, _node(RDFS, "label"), Literal(f"{run['process']} {run['version']}"))
@@ -122,7 +134,7 @@ def run_quads(run, base):
         t.add(entity, _node(PROV, "generatedAtTime"), _time(run["created"]))
         t.add(entity, _node(RDFS, "label"), Literal(product["name"]))
         if product["href"]:
-            t.add(entity, _node(PROV, "atLocation"), NamedNode(product["href"]))
+            t.add(entity, _node(PROV, "atLocation"), _location(product["href"]))
         if product["media_type"]:
             t.add(entity, _node(DCTERMS, "format"), Literal(product["media_type"]))
         if product["source"]:
@@ -207,12 +219,17 @@ class KnowledgeGraph:
             missing = [key for key in self.results.run_ids() if key not in self._loaded]
             if not missing:
                 return 0
-            quads = []
-            for run in self.results.runs(missing):
-                quads += run_quads(run, self.base)
+            by_run = {key: [] for key in missing}
             for observation in self.results.observations(runs=missing):
-                quads += observation_quads(observation, self.base)
-            self.store.bulk_extend(quads)
+                by_run[observation["run_key"]].append(observation)
+            for run in self.results.runs(missing):
+                try:  # one run that cannot be said in RDF must not keep the others out
+                    quads = run_quads(run, self.base)
+                    for observation in by_run[run["key"]]:
+                        quads += observation_quads(observation, self.base)
+                    self.store.bulk_extend(quads)
+                except ValueError:
+                    LOGGER.exception("Run %s left out of the knowledge graph", run["run_id"])
             self._loaded.update(missing)
             return len(missing)
 

@@ -16,6 +16,8 @@ from alembic.script import ScriptDirectory
 #: Alembic's bookkeeping table: its own name, so a database shared with the job store stays clear.
 VERSION_TABLE = "result_store_version"
 SCRIPTS = Path(__file__).resolve().parent / "migrations"
+#: The PostgreSQL advisory lock migrations take (an arbitrary constant of ours).
+LOCK_KEY = 0x63616E64656C61  # "candela"
 
 
 class StoreError(RuntimeError):
@@ -43,6 +45,9 @@ def upgrade(engine):
     """Bring the database to :func:`head`."""
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
+            # Servers and workers open the store at once on first start: one migrates, the
+            # others wait, then find it done. (SQLite: the engine's transactions are exclusive.)
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": LOCK_KEY})
             ensure_postgis(connection)
         at = current(connection)
         known = {script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()}

@@ -73,6 +73,9 @@ OBSERVATIONS = sa.Table(
     sa.Column("level", sa.String(16), index=True),
     sa.Column("status", sa.String(64), nullable=False),
     sa.Column("details", sa.JSON, nullable=False),
+    # The kept classes, casefolded and sorted, joined by "|": a later run replaces an earlier
+    # one's answer only when it measured the same classes (candela.results.search).
+    sa.Column("classes_key", sa.Text, nullable=False),
     sa.Index("ix_result_observations_bbox", "minx", "maxx", "miny", "maxy"),
 )
 

@@ -1,8 +1,8 @@
 """A search query as SQL over the observations, and the exact spatial test where SQL cannot do it.
 
 Only ranked observations (those with a damaged fraction) are found: a parcel without usable
-pixels answers no question about damage. Of a parcel's ranked observations over one period, only
-the newest is found: running ParcelDamage again over the same parcels and period (better maps,
+pixels answers no question about damage. Of a parcel's ranked observations over one period and
+the same land-cover classes, only the newest is found: running ParcelDamage again over the same parcels and period (better maps,
 other weights) replaces the earlier answer rather than doubling it. Every observation stays in
 the store and the knowledge graph, with its provenance. On PostgreSQL, PostGIS decides whether a parcel meets
 the area of interest; on SQLite the parcel's bounding box narrows the rows and shapely decides
@@ -34,6 +34,7 @@ def search_statement(select, query, spatial_sql):
     conditions = [o.damaged_fraction.is_not(None),
                   # A later run over the same parcel and period replaces an earlier one.
                   ~sa.exists().where(newer.c.parcel_key == o.parcel_key, newer.c.id > o.id,
+                                     newer.c.classes_key == o.classes_key,
                                      newer.c.period_start.is_not_distinct_from(o.period_start),
                                      newer.c.period_end.is_not_distinct_from(o.period_end),
                                      newer.c.damaged_fraction.is_not(None))]

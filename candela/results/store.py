@@ -62,6 +62,7 @@ class ResultsStore:
             "damaged_fraction", "score", "rank", "level", "status", "details")}
         pk = db.execute(OBSERVATIONS.insert().values(
             run=run_pk, parcel_key=geometry_key(geometry), geometry=to_column(geometry, db.dialect),
+            classes_key="|".join(sorted({name.casefold() for name in observation.classes})),
             minx=minx, miny=miny, maxx=maxx, maxy=maxy, **values)).inserted_primary_key[0]
         if observation.classes:
             db.execute(OBSERVATION_CLASSES.insert(), [{"observation": pk, "class_name": name, "class_key": name.casefold()}

@@ -7,8 +7,11 @@ Create Date: 2026-12-03
 
 import sqlalchemy as sa
 from alembic import op
+from geoalchemy2 import Geometry
 
-from candela.results.schema import GEOMETRY, WHEN
+# The types as this revision made them (not imported from the live schema, which may change).
+GEOMETRY = sa.LargeBinary().with_variant(Geometry(srid=4326, spatial_index=False), "postgresql")
+WHEN = sa.DateTime(timezone=True)
 
 revision = "0001"
 down_revision = None
@@ -70,6 +73,7 @@ def upgrade():
         sa.Column("level", sa.String(16)),
         sa.Column("status", sa.String(64), nullable=False),
         sa.Column("details", sa.JSON, nullable=False),
+        sa.Column("classes_key", sa.Text, nullable=False),
     )
     op.create_index("ix_result_observations_run", "result_observations", ["run"])
     op.create_index("ix_result_observations_parcel_key", "result_observations", ["parcel_key"])
