@@ -1,7 +1,7 @@
 """ParcelDamage: forest parcels ranked by the damage change maps show, after a windthrow."""
 
 from candela.damage.levels import LEVELS
-from candela.damage.identifiers import ID_FIELDS
+from candela.damage.identifiers import ID_FIELDS, id_column
 from candela.errors import InputError
 
 from .declaration import (CSV, GEOJSON, GML, GPKG, PNG, RASTER, ZIP, FileInput, LiteralInput, Operation, Output,
@@ -28,6 +28,7 @@ def run(job):
                          "optical_change")
     with job.blame("parcels"):
         parcels = read_features(job.file("parcels")[1])
+    id_column(parcels.columns, job.literal("id_field"))  # a wrong name is refused before any work
     landcover = job.files("landcover")
     ranking = rank_parcels(
         parcels, sources, job.workdir, landcover=landcover[0][1] if landcover else None,

@@ -287,3 +287,18 @@ def test_single_felled_pixels_count_and_a_browning_season_does_not(tmp_path):
     loss = found["summer"] > 0.5
     assert abs(loss.sum() - felled.sum()) <= 0.2 * felled.sum() and not loss[neighbours(felled)].any()
     assert (found["autumn"][~felled] > 0.5).mean() < 0.01  # the season's browning is not loss
+
+
+def test_a_crop_mostly_felled_keeps_its_damage():
+    """Two thirds of the vegetated pixels felled: the scene's shift stays that of the standing third."""
+    rng = np.random.default_rng(2)
+    before = {b: np.full((30, 30), v, np.float32) * (1 + 0.02 * rng.normal(size=(30, 30)))
+              for b, v in zip(SIX, FOREST)}
+    after = {b: v.copy() for b, v in before.items()}
+    for b, v in zip(SIX, CLEARED):
+        after[b][:20] = v
+    valid = np.ones((30, 30), bool)
+    shift = targets.typical_drop(before, after, ("NDVI", "NBR", "NDMI"), valid)
+    assert shift < 0.05
+    loss = targets.canopy_loss(before, after, ("NDVI", "NBR", "NDMI"), shift)
+    assert (loss[:20] > 0.9).all() and (loss[20:] < 0.1).all()

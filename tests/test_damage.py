@@ -369,3 +369,15 @@ def test_a_significance_map_counts_what_its_test_rejects_not_half_of_the_noise(t
         ranking = rank_parcels(parcel, [ChangeSource("sar", path)], tmp_path)
         assert ranking.table.iloc[0]["sar_dmg_fr"] == pytest.approx(expected, abs=0.02)
         assert ranking.summary["thresholds"]["sar"] == (0.99 if tags else 0.5)
+
+
+def test_parcel_identifiers_from_the_named_or_a_usual_attribute_else_the_position():
+    from candela.damage.identifiers import parcel_ids
+
+    table = pandas.DataFrame({"Name": ["a", " ", None], "ID": [12.0, float("nan"), 14.0], "feature": [0, 1, 2]})
+    assert parcel_ids(table) == ["12", "#2", "14"]  # "id" comes before "name"; 12.0 is parcel 12
+    assert parcel_ids(table, "name") == ["a", "#2", "#3"]  # blank and missing: the position
+    assert parcel_ids(table[["feature"]]) == ["#1", "#2", "#3"]
+    with pytest.raises(InputError, match="no attribute 'nummer'.*Name, ID") as error:
+        parcel_ids(table, "nummer")
+    assert error.value.input == "id_field"

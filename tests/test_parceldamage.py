@@ -91,6 +91,7 @@ def test_wps_ranks_the_parcels_and_gives_every_format(wps, scene, server_root):
     ([("sar_change_ref", REFERENCES["sar_change_ref"]), ("classes", "forest")], ["Input classes", "no landcover"]),
     ([("optical_change_ref", REFERENCES["landcover_ref"])], ["Input optical_change", "[0, 1]"]),
     ([("sar_change_ref", REFERENCES["sar_change_ref"]), ("sar_weight", "-1")], ["Input sar_weight", "0 or more"]),
+    ([("sar_change_ref", REFERENCES["sar_change_ref"]), ("id_field", "nummer")], ["Input id_field", "'nummer'"]),
 ])
 def test_bad_inputs_are_named(wps, scene, inputs, words):
     doc = run_wps(wps, inputs, scene.parcels)

@@ -182,7 +182,7 @@ def test_select_filters_orders_and_limits():
     ("forest parcels damaged after 2017-08-01 with more than 30 % damage, most damaged first, top 10",
      dict(classes=("forest",), after=D("2017-08-01"), min_fraction=0.3, order="damage", descending=True, limit=10)),
     ("parcels damaged by sar and optical between 2017-07-01 and 2017-10-01",
-     dict(source="both", after=D("2017-07-01"), before=D("2017-10-01"))),
+     dict(source="both", after=D("2017-06-30"), before=D("2017-10-02"))),
     ("high damage forest parcels within 18.5,53.0,18.7,53.1",
      dict(levels=("high",), classes=("forest",), aoi=box(18.5, 53.0, 18.7, 53.1))),
     ("high damage forest parcels in POLYGON((18.5 53, 18.7 53, 18.6 53.1, 18.5 53))",
@@ -215,7 +215,8 @@ def test_select_filters_orders_and_limits():
     ("damaged during 2017", dict(after=D("2016-12-31"), before=D("2018-01-01"))),
     ("in 2016-02", dict(after=D("2016-01-31"), before=D("2016-03-01"))),
     ("during 2017-08-01", dict(after=D("2017-07-31"), before=D("2017-08-02"))),
-    ("between 2016 and 2018", dict(after=D("2016-12-31"), before=D("2018-01-01"))),
+    ("between 2016 and 2018", dict(after=D("2015-12-31"), before=D("2019-01-01"))),
+    ("between 2017-07 and 2017-09", dict(after=D("2017-06-30"), before=D("2017-10-01"))),
     # Amounts: % (glued or not) or "percent" is a percentage, a bare number a fraction; all "at least".
     ("with over 30% damage", dict(min_fraction=0.3)),
     ("above 30 percent", dict(min_fraction=0.3)),

@@ -282,3 +282,16 @@ def test_shapefile_field_names_are_short_unique_and_stable():
     assert shapefile_field_names(names) == ["population", "populati_1", "populati_2", "Populati_3",
                                             "éléphant", "field", "field_1", "id"]
     assert all(len(name.encode()) <= 10 for name in shapefile_field_names(names))
+
+
+def test_csv_of_attributes_defuses_formulas_and_keeps_numbers(tmp_path):
+    import csv
+
+    from candela.vectors.writing import write_csv
+
+    features = gpd.GeoDataFrame(
+        {"name": ["=HYPERLINK(\"http://evil\")", "@SUM(A1)", "Oak -1", "-3 (text)"], "area": [-1.5, 2.0, None, 4.0]},
+        geometry=[Point(0, 0)] * 4, crs="EPSG:4326")
+    rows = list(csv.DictReader(open(write_csv(features, tmp_path / "a.csv"), encoding="utf-8")))
+    assert [r["name"] for r in rows] == ["'=HYPERLINK(\"http://evil\")", "'@SUM(A1)", "Oak -1", "'-3 (text)"]
+    assert [r["area"] for r in rows] == ["-1.5", "2.0", "", "4.0"] and "geometry" not in rows[0]

@@ -28,8 +28,11 @@ smooth so that no pixel's probability jumps at a threshold:
   feature distance, on 2 x 2 cells from a neighbourhood, is diluted over a felled patch of
   a pixel or two; without this a windthrow in small patches would be mostly missed, and a
   drop of 0.3 lies far beyond an unchanged canopy's wobble between dates. ``shift`` is the
-  median drop of the pixels vegetated before (from a sample of the whole image, never
-  below 0): a pair from two seasons, whose vegetation all browned, is not all canopy loss. Vegetation gain, and any
+  scene's own drop, the first quartile of the drops of the pixels vegetated before (from a
+  sample of the whole image, never below 0): a pair from two seasons, whose vegetation all
+  browned, is not all canopy loss; the quartile, not the median, so that a tight crop around
+  a storm, more than half of it felled, keeps its damage (only damage on more than three
+  quarters of the vegetated ground would be taken for the season's). Vegetation gain, and any
   change on ground that was not vegetated, is gated out. Any vegetation counts, crops too
   (a harvest is a vegetation loss), and so do clouds, haze and snow in the after image:
   mask them first.
@@ -66,6 +69,8 @@ CHANGE_MIDPOINT, CHANGE_WIDTH = 0.15, 0.04
 #: An index drop of this much is canopy loss whatever the feature distance says (one half at
 #: 0.3, 0.88 at 0.4; 0.15 gives 0.05).
 LOSS_MIDPOINT, LOSS_WIDTH = 0.3, 0.05
+#: The percentile of the vegetated pixels' drops taken as the scene's own.
+SHIFT_PERCENTILE = 25
 #: Side of the sample the scene's typical drop is taken from (pixels).
 SAMPLE_SIDE = 512
 #: NDVI from which a pixel counts as vegetated (one half at 0.4).
@@ -119,12 +124,12 @@ def canopy_loss(before, after, indices=("NDVI",), shift=0.0):
 
 
 def typical_drop(before, after, indices, valid):
-    """The scene's drop: the median drop (never below 0) of the ``valid`` pixels vegetated before
-    (NDVI above 0.5); 0 when there are none."""
+    """The scene's drop: the first quartile (never below 0) of the drops of the ``valid`` pixels
+    vegetated before (NDVI above 0.5); 0 when there are none."""
     vegetated = valid & (normalised_difference(before, "NDVI") > 0.5)
     if not vegetated.any():
         return 0.0
-    return max(0.0, float(np.median(index_drop(before, after, indices)[vegetated])))
+    return max(0.0, float(np.percentile(index_drop(before, after, indices)[vegetated], SHIFT_PERCENTILE)))
 
 
 def urban(before, after, indices=("NDVI", "NDWI"), shift=0.0):

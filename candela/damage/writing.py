@@ -8,16 +8,10 @@ of thousands of vertices, and the other two carry the geometry. Its rows are the
 
 from pathlib import Path
 
-from ..vectors.writing import write_geojson, write_zipped_shapefile
+from ..vectors.writing import write_csv, write_geojson, write_zipped_shapefile
 from .quicklook import write_quicklook
 
 LAYER = "ranking"
-
-
-def write_csv(table, path):
-    """Write ``table``'s attributes (no geometry) to ``path`` as CSV; return ``path``."""
-    table.drop(columns=table.geometry.name).to_csv(path, index=False, encoding="utf-8")
-    return Path(path)
 
 
 def write_ranking(table, folder, title="Parcel damage"):

@@ -1,11 +1,10 @@
 """Stored observations as tables for clients: a GeoDataFrame, GeoJSON, zipped shapefile, CSV."""
 
-import csv
 import json
 
 import geopandas as gpd
 
-from ..vectors.writing import write_geojson, write_zipped_shapefile
+from ..vectors.writing import write_csv, write_geojson, write_zipped_shapefile
 
 #: The columns of an exported observation, in order (the parcel's own attributes follow).
 COLUMNS = ("parcel", "damaged_fraction", "damaged_ha", "level", "rank", "score", "area_ha", "kept_ha",
@@ -30,17 +29,6 @@ def observations_frame(observations):
     columns = [*COLUMNS, *extra]
     return gpd.GeoDataFrame([{c: row.get(c) for c in columns} for row in rows], columns=columns,
                             geometry=[o["geometry"] for o in observations], crs="EPSG:4326")
-
-
-def write_csv(frame, path):
-    """The attributes of ``frame`` (no geometry) as UTF-8 CSV; return ``path``."""
-    columns = [c for c in frame.columns if c != frame.geometry.name]
-    with open(path, "w", newline="", encoding="utf-8") as stream:
-        writer = csv.writer(stream)
-        writer.writerow(columns)
-        for values in frame[columns].itertuples(index=False):
-            writer.writerow(["" if v is None or v != v else v for v in values])  # v != v: NaN
-    return path
 
 
 def write_all(frame, folder, name):

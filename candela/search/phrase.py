@@ -33,8 +33,9 @@ two readings start at the same word, the longer wins (a class ``low vegetation``
 What the words mean (query.py has the matching rules):
 
 - ``after S``: after the last day of S; ``before S``: before its first day; ``between A and B``:
-  after A and before B; ``during S`` or ``in S``: after the day before S and before the day after
-  it, so a period sharing a day with S (``during 2017``: after 2016-12-31 and before 2018-01-01).
+  A and B included, after the day before A and before the day after B; ``during S`` or ``in S``:
+  after the day before S and before the day after it, so a period sharing a day with S
+  (``during 2017``: after 2016-12-31 and before 2018-01-01).
 - ``30 %`` (or ``30%``, ``30 percent``) is the fraction 0.3; a bare number is a fraction and must
   be at most 1 (``0.3``); ``ha`` makes it a damaged area.
 - Every comparison is "at least": ``more than 30 %`` keeps a fraction of exactly 0.3 too.
@@ -245,7 +246,9 @@ class _Parser:
             first = self._span(at + 1, "between")
             if self._word(at + 2) != "and":
                 raise _Expected(f"expected 'and' after {self._quote(at, at + 2)}, {self._instead(at + 2)}")
-            return Match(at + 4, {"after": first[1], "before": self._span(at + 3, "between ... and")[0]})
+            last = self._span(at + 3, "between ... and")
+            # Both ends included, as a forester means "between July and September".
+            return Match(at + 4, {"after": first[0] - timedelta(days=1), "before": last[1] + timedelta(days=1)})
         if word not in SPAN_WORDS:
             return None
         if word == "in" and self._kind(at + 1) in ("bbox", "wkt"):
@@ -421,7 +424,7 @@ def _describe_time(after, before):
         for text in (f"{first:%Y}", f"{first:%Y-%m}", f"{first}"):
             if span(text) == (first, last):
                 return f"during {text}"
-        return f"between {after} and {before}"
+        return f"between {first} and {last}"
     return f"after {after}" if after else f"before {before}"
 
 

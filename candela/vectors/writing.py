@@ -1,10 +1,12 @@
-"""Writing vector layers for clients: RFC 7946 GeoJSON, and zipped shapefiles (what the QGIS
-plugin opens through /vsizip/)."""
+"""Writing vector layers for clients: RFC 7946 GeoJSON, zipped shapefiles (what the QGIS
+plugin opens through /vsizip/), and their attributes as CSV (what a spreadsheet opens)."""
 
 import re
 import tempfile
 import zipfile
 from pathlib import Path
+
+from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
 #: DBF field names hold at most this many bytes.
 DBF_NAME_BYTES = 10
@@ -38,6 +40,27 @@ def write_zipped_shapefile(features, path, layer):
             for file in sorted(Path(folder).iterdir()):
                 archive.write(file, file.name)
     return path
+
+
+#: What a spreadsheet takes a cell starting with for a formula (OWASP's "CSV injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def write_csv(features, path):
+    """Write the attributes of ``features`` (no geometry) to ``path`` as UTF-8 CSV with a header
+    row, empty cells for missing values; return ``path``. Text that a spreadsheet would run as
+    a formula (``=HYPERLINK(...)`` in a parcel's name) is written behind a quote (``'=...``);
+    numbers are left alone."""
+    table = features.drop(columns=features.geometry.name)
+    for column in table.columns:
+        if not is_numeric_dtype(table[column]) and not is_bool_dtype(table[column]):
+            table[column] = table[column].map(_defused, na_action="ignore")
+    table.to_csv(path, index=False, encoding="utf-8", na_rep="")
+    return Path(path)
+
+
+def _defused(value):
+    return "'" + value if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
 
 
 def shapefile_field_names(names):
