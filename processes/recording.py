@@ -4,7 +4,7 @@ A run function asks for its run to be recorded (:meth:`processes.job.Job.record`
 it made (by output identifier), per-parcel observations, its period and summary. The worker
 records it once the job's outputs are published (:func:`record_job`), when their addresses are
 known, with the job's provenance: process, version, job id, the literal parameters and where
-each file input came from. The store is ``[candela] results``: an embedded SQLite file by
+each file input came from. The store is ``[candela] results``: an embedded GeoPackage by
 default, PostgreSQL + PostGIS with a database URL.
 """
 

@@ -102,7 +102,7 @@ def test_wps_run_gives_maps_suggestions_report_and_a_classifier(server, scene, t
 
 def recorded_run(server, href):
     """The run of the results store that made the output at ``href``."""
-    store = ResultsStore(f"sqlite:///{server.root / 'results.sqlite'}")
+    store = ResultsStore(f"sqlite:///{server.root / 'results.gpkg'}")
     [run] = [run for run in store.runs() if href in [p["href"] for p in run["products"]]]
     return run
 

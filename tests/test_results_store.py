@@ -117,3 +117,31 @@ def test_concurrent_runs_are_all_recorded(url):
         thread.join()
     assert errors == []
     assert len(store.run_ids()) == 6 and len(store.observations()) == 18
+
+
+def test_the_embedded_store_is_a_geopackage_gis_software_opens(tmp_path):
+    import sqlite3
+    import warnings
+
+    import geopandas as gpd
+    import pyogrio
+
+    path = tmp_path / "results.gpkg"
+    store = ResultsStore(f"sqlite:///{path}")
+    footprint = shapely.box(18.5, 52.9, 18.8, 53.1)
+    store.record(Run("ParcelDamage", "1.0.0", job_id="job-1"),
+                 [Product("change_map", "optical_change", "http://example.org/a.tif", "image/tiff", "optical",
+                          footprint, "2017-07-30T09:50:31Z", "2017-09-29")], parcels())
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA application_id").fetchone() == (0x47504B47,)  # 'GPKG'
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # GDAL warns of anything not as the standard says
+        layers = dict(pyogrio.list_layers(path))
+        observations = gpd.read_file(path, layer="result_observations")
+        products = gpd.read_file(path, layer="result_products")
+    assert layers["result_observations"] == "Unknown" and layers["result_products"] == "Unknown"  # geometry layers
+    assert observations.crs.to_epsg() == 4326 and len(observations) == 4
+    assert observations.geometry.iloc[1].equals_exact(parcels()[1].geometry, 0)
+    assert observations["level"].tolist() == ["low"] * 4 and "Leśnictwo" in observations["attributes"].iloc[0]
+    assert str(observations["period_start"].iloc[0]) == "2017-07-30 09:50:31+00:00"
+    assert products.geometry.iloc[0].equals(footprint)

@@ -84,7 +84,7 @@ def png(width=4, height=4, rgb=(200, 0, 0)):
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("search-page")
     live = LiveServer(root)
-    record_windthrow(f"sqlite:///{root / 'results.sqlite'}", live.outputs, live.base)
+    record_windthrow(f"sqlite:///{root / 'results.gpkg'}", live.outputs, live.base)
     with live:
         yield live
 

@@ -157,7 +157,7 @@ def test_the_knowledge_graph_knows_where_the_clouded_parcels_damage_came_from(se
 
 
 def test_the_change_maps_and_land_cover_are_recorded_with_footprints(server, ranked, maps):
-    store = ResultsStore(f"sqlite:///{server.root / 'results.sqlite'}")
+    store = ResultsStore(f"sqlite:///{server.root / 'results.gpkg'}")
     products = {p["href"]: (run["process"], p) for run in store.runs() for p in run["products"]}
     assert products[maps["optical_change"]][0] == "ChangeDetect"
     assert products[maps["sar_change"]][1]["source"] == "sar"
@@ -177,4 +177,4 @@ def test_on_postgis_the_same_answer(tmp_path_factory, tmp_path, scene, maps, ran
     assert list(found["damaged_fraction"]) == sorted(found["damaged_fraction"], reverse=True)
     stored = ResultsStore(url).observations()
     assert {o["parcel"] for o in stored} == set(scene.truth)
-    assert not (root / "results.sqlite").exists()  # recorded in PostGIS, not in the embedded file
+    assert not (root / "results.gpkg").exists()  # recorded in PostGIS, not in the embedded file

@@ -20,7 +20,8 @@ def observations(ranking, sources, id_field=None):
     classes = summary.get("kept_classes") or ()
     period = summary["period"]
     found = []
-    for (_, row), geometry, parcel in zip(table.iterrows(), lonlat.geometry, parcel_ids(table, id_field)):
+    ids = [parcel[:255] for parcel in parcel_ids(table, id_field)]  # the store keeps 255 characters
+    for (_, row), geometry, parcel in zip(table.iterrows(), lonlat.geometry, ids):
         details = {s.name: {name: _plain(row[f"{s.key}_{name}"]) for name in PER_SOURCE} for s in sources}
         found.append(Observation(
             parcel=parcel, geometry=geometry, status=str(row["status"]),
@@ -43,6 +44,8 @@ def _plain(value):
         return None
     if isinstance(value, np.generic):
         return value.item()
-    if isinstance(value, (datetime.date, pandas.Timestamp)):
+    if isinstance(value, (datetime.date, datetime.time, pandas.Timestamp)):
         return value.isoformat()
-    return value
+    if isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)  # anything else a layer may hold (Decimal, bytes, lists): as text

@@ -90,14 +90,16 @@ def _sqlite_begin(connection):
         connection.exec_driver_sql("BEGIN" if reading else "BEGIN IMMEDIATE")
 
 
-def create_engine(url):
-    """An engine for the job database. Applies to PyWPS's own SQLite engine too (the listeners
-    above are registered on every Engine), so its request log never hits "database is locked"."""
+def create_engine(url, **options):
+    """An engine for the job database (or another of ours: ``options`` go to SQLAlchemy). Applies
+    to PyWPS's own SQLite engine too (the listeners above are registered on every Engine), so its
+    request log never hits "database is locked"."""
     if url.startswith("sqlite"):
         if ":memory:" in url or url.rstrip("/") == "sqlite:":
             raise ValueError("the job database must be a file or a server: in memory, workers cannot share it")
-        return sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT})
-    return sa.create_engine(url, pool_pre_ping=True)
+        return sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT},
+                                **options)
+    return sa.create_engine(url, pool_pre_ping=True, **options)
 
 
 class JobStore:

@@ -43,6 +43,7 @@ def current(connection):
 
 def upgrade(engine):
     """Bring the database to :func:`head`."""
+    migrated = False
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             # Servers and workers open the store at once on first start: one migrates, the
@@ -56,6 +57,15 @@ def upgrade(engine):
                              f"({head()}): upgrade the server")
         if at != head():
             command.upgrade(alembic_config(connection), "head")
+            migrated = True
+    if migrated and engine.dialect.name == "sqlite":
+        # Into the file itself, out of the write-ahead log: GDAL reads a GeoPackage's
+        # application_id from the file's header. (Outside a transaction: the engine's begin.)
+        raw = engine.raw_connection()
+        try:
+            raw.driver_connection.execute("PRAGMA wal_checkpoint")
+        finally:
+            raw.close()
 
 
 def ensure_postgis(connection):

@@ -1,9 +1,11 @@
 """The results store: every run's products and per-parcel damage, with provenance, in SQL.
 
-An embedded SQLite file by default; PostgreSQL + PostGIS with a database URL. Opening a store
+An embedded GeoPackage (SQLite) file by default; PostgreSQL + PostGIS with a database URL. Opening a store
 migrates it to the newest schema (:mod:`candela.results.migrate`). A run is recorded in one
 transaction, so a reader sees all of it or none of it.
 """
+
+import json
 
 import sqlalchemy as sa
 
@@ -20,11 +22,12 @@ class UnknownRun(KeyError):
 
 
 class ResultsStore:
-    """Runs, products and observations in a SQL database (a SQLite file or PostgreSQL + PostGIS)."""
+    """Runs, products and observations in a SQL database (a GeoPackage file or PostgreSQL + PostGIS)."""
 
     def __init__(self, url, engine=None):
         self.url = url
-        self.engine = engine or create_engine(url)
+        # JSON as written (Leśnictwo, not Le\u015bnictwo): GIS software shows the stored text.
+        self.engine = engine or create_engine(url, json_serializer=lambda value: json.dumps(value, ensure_ascii=False))
         upgrade(self.engine)
 
     @property

@@ -17,7 +17,7 @@ def write_config(path, root, url="http://127.0.0.1:5000", data_roots=(), candela
         **server,
     }
     candela = {"usermodels": root / "models", "classifiers": root / "classifiers",
-               "results": f"sqlite:///{root / 'results.sqlite'}", **(candela or {})}
+               "results": f"sqlite:///{root / 'results.gpkg'}", **(candela or {})}
     lines = ["[server]", *(f"{k} = {v}" for k, v in options.items()),
              "[logging]", "level = INFO", f"database = sqlite:///{root / 'jobs.sqlite'}",
              "[candela]", *(f"{k} = {v}" for k, v in candela.items())]

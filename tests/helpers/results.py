@@ -14,7 +14,7 @@ def results_url(kind, tmp_path):
     """A fresh, empty results database of ``kind`` (``sqlite`` or ``postgis``); skips PostGIS
     with the reason when the test PostgreSQL or its PostGIS is missing."""
     if kind == "sqlite":
-        return f"sqlite:///{tmp_path / 'results.sqlite'}"
+        return f"sqlite:///{tmp_path / 'results.gpkg'}"
     if not POSTGRES:
         pytest.skip("needs PostgreSQL with PostGIS: set CANDELA_TEST_POSTGRES to a SQLAlchemy URL (.ci/run starts one)")
     engine = sa.create_engine(POSTGRES)
