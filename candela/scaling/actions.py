@@ -1,0 +1,40 @@
+"""What the monitor does with a decision: the scalers it can drive, one interface.
+
+A scaler is told the number of workers wanted (:class:`.decision.Decision`) and the load it
+was decided on, and makes the cluster match it as far as it can; it answers a dict saying
+what it did, which the monitor logs as JSON and exports. Scalers are chosen by name in the
+``[monitor] action`` option (:data:`SCALERS`); each lives in its own module so that its
+client library is imported only when it is used.
+"""
+
+import json
+import logging
+
+LOG = logging.getLogger("candela.monitor")
+
+
+class Scaler:
+    """Makes the cluster have ``decision.workers`` workers."""
+
+    #: The ``[monitor] action`` name.
+    name = None
+
+    def current(self):
+        """How many workers the cluster has now, or None when this scaler cannot tell."""
+        return None
+
+    def apply(self, decision, load):
+        """Carry out ``decision`` (the load it came from may be None); answer what was done."""
+        raise NotImplementedError
+
+
+class DryRun(Scaler):
+    """Changes nothing: logs each decision with its reasons as one JSON line (the default)."""
+
+    name = "dry-run"
+
+    def apply(self, decision, load):
+        done = {"action": self.name, "workers": decision.workers, "previous": decision.previous,
+                "change": decision.change, "reasons": list(decision.reasons)}
+        LOG.info(json.dumps(done))
+        return done
