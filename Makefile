@@ -11,7 +11,7 @@ install: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[server,test]'
+	$(BIN)/python -m pip install -q -e '.[server,monitor,test]'
 	touch $(STAMP)
 
 run: install

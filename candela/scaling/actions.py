@@ -23,6 +23,11 @@ class Scaler:
         """How many workers the cluster has now, or None when this scaler cannot tell."""
         return None
 
+    def app(self):
+        """A WSGI app for this scaler's own HTTP endpoints (served by the monitor beside its
+        ``/metrics``), or None."""
+        return None
+
     def apply(self, decision, load):
         """Carry out ``decision`` (the load it came from may be None); answer what was done."""
         raise NotImplementedError
