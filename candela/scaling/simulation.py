@@ -101,6 +101,7 @@ class Figures:
     peak_workers: int
     mean_busy_slots: float
     violations: list = field(default_factory=list)
+    starts: tuple = field(default=(), repr=False)  # each job's start (s), in the order of arrival
 
     def per_hour(self, count):
         """A count over the run, per hour."""
@@ -267,7 +268,7 @@ def simulate(times, durations, policy=POLICY, cluster=Cluster(), fixed=None, lab
         hours=hours, scale_events=run.ups + run.downs, scale_ups=run.ups, scale_downs=run.downs,
         worker_hours=run.worker_seconds / HOUR, idle_worker_hours=run.idle_seconds / HOUR,
         mean_workers=run.worker_seconds / run.now, peak_workers=run.peak,
-        mean_busy_slots=run.slot_seconds / run.now, violations=run.violations)
+        mean_busy_slots=run.slot_seconds / run.now, violations=run.violations, starts=tuple(run.starts.tolist()))
 
 
 def compare(seed, day=Day(), policy=POLICY, cluster=Cluster()):
