@@ -159,17 +159,13 @@ def run_monitor(once=False, port=None):
     """``candela-wps monitor``: the monitor of the configured job store and ``[monitor]`` action."""
     config.load_config()
     _setup_logging()
-    from candela.jobs.store import JobStore
     from candela.scaling.actions import scaler_for
     from candela.scaling.monitor import Monitor, decision_json, policy_from
+    from candela.scaling.readings import LazyStore
 
     section = config.monitor_section()
-    url = configuration.get_config_value("logging", "database")
-    try:
-        store = JobStore(url)
-    except Exception as error:  # an unreachable database: the monitor holds and says so
-        logging.getLogger("candela.monitor").error("job store %s unreachable: %s", url, error)
-        store = None
+    # Opened at each step until it opens: an unreachable database makes the monitor hold, not exit.
+    store = LazyStore(configuration.get_config_value("logging", "database"))
     monitor = Monitor(policy_from(section), scaler_for(section), store, section.get("state"),
                       dask_address=section.get("dask_scheduler", "").strip())
     if once:

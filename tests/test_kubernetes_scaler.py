@@ -110,3 +110,33 @@ def test_from_config_with_a_bare_host(fake):
 def test_from_config_needs_a_deployment():
     with pytest.raises(SystemExit, match="kubernetes_deployment"):
         KubernetesScaler.from_config({"kubernetes_host": "http://127.0.0.1:1"})
+
+
+def test_from_config_with_a_kubeconfig_file(fake, tmp_path):
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(json.dumps({  # YAML is a superset of JSON
+        "apiVersion": "v1", "kind": "Config", "current-context": "test",
+        "clusters": [{"name": "fake", "cluster": {"server": fake.host}}],
+        "users": [{"name": "monitor", "user": {"token": "secret-token"}}],
+        "contexts": [{"name": "test", "context": {"cluster": "fake", "user": "monitor"}}]}))
+    scaler = KubernetesScaler.from_config({"kubernetes_deployment": "workers", "kubernetes_namespace": "eo",
+                                           "kubernetes_config": str(kubeconfig)})
+    assert scaler.current() == 2
+
+
+def test_the_monitor_drives_the_deployment(fake, tmp_path):
+    from candela.jobs.store import JobStore
+    from candela.scaling.decision import Policy
+    from candela.scaling.monitor import Monitor
+
+    store = JobStore(f"sqlite:///{tmp_path / 'jobs.sqlite'}")
+    for _ in range(12):
+        store.submit("ChangeDetect", {})
+    policy = Policy(target=2, min_workers=1, max_workers=5)
+    monitor = Monitor(policy, scaler_for(fake), store, tmp_path / "state.json", clock=lambda: 1000.0)
+    assert monitor.state.workers == 2, "no state file: starts from the Deployment's replicas"
+    decision, done = monitor.step()
+    assert decision.workers == 5 and fake.replicas == 5 and done["patched"] is True
+    assert [r[3] for r in fake.patches()] == [{"spec": {"replicas": 5}}]
+    monitor.step()
+    assert len(fake.patches()) == 1, "the same count is not patched again"

@@ -253,3 +253,52 @@ def test_monitor_once_command(tmp_path):
     assert decision["workers"] == 3 and decision["previous"] == 1
     assert "6 jobs at 2 per worker" in decision["reasons"] and decision["done"]["action"] == "dry-run"
     assert State.from_json(state.read_text()).workers == 3
+
+
+def test_a_store_that_cannot_open_yet_holds_then_counts(tmp_path):
+    attempts = []
+
+    def opener(url):
+        attempts.append(url)
+        if len(attempts) == 1:
+            raise OSError("connection refused")
+        return JobStore(url)
+
+    url = f"sqlite:///{tmp_path / 'jobs.sqlite'}"
+    lazy = readings.LazyStore(url, opener)
+    assert readings.job_load(lazy) is None, "down at first: hold"
+    submit(JobStore(url), 3)
+    assert readings.job_load(lazy) == Load(3, 0, 0), "opened on the next reading"
+    assert readings.job_load(lazy) == Load(3, 0, 0) and len(attempts) == 2, "and kept open"
+
+
+def test_openstack_without_its_module_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "candela.scaling.openstack", None)  # as if not installed
+    with pytest.raises(SystemExit, match="action = openstack needs candela.scaling.openstack"):
+        scaler_for({"action": "openstack"})
+
+
+def test_run_steps_until_stopped(store, tmp_path):
+    import threading
+
+    submit(store, 4)
+    monitor = Monitor(POLICY, DryRun(), store, tmp_path / "state.json", clock=Clock())
+    thread = threading.Thread(target=monitor.run, args=(0.01,))
+    thread.start()
+    try:
+        assert _wait(lambda: monitor.last is not None)
+    finally:
+        monitor.stop()
+        thread.join(5)
+    assert not thread.is_alive() and monitor.last[0].workers == 2
+
+
+def _wait(condition, seconds=5):
+    import time
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.01)
+    return False

@@ -58,3 +58,28 @@ def dask_wanted(address, timeout=5):
     except Exception as error:
         LOG.warning("dask scheduler %s unreachable: %s", address, error)
         return None
+
+
+class LazyStore:
+    """A job store opened on first use and again after a failed opening: a monitor started
+    while its database is down holds until it is up, instead of holding forever."""
+
+    def __init__(self, url, opener=None):
+        self.url = url
+        self.opener = opener
+        self.store = None
+
+    def _open(self):
+        if self.store is None:
+            if self.opener is None:
+                from candela.jobs.store import JobStore  # SQLAlchemy, only when the store is read
+
+                self.opener = JobStore
+            self.store = self.opener(self.url)  # raises while the database is unreachable
+        return self.store
+
+    def counts(self):
+        return self._open().counts()
+
+    def jobs(self, **options):
+        return self._open().jobs(**options)
