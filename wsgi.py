@@ -10,6 +10,7 @@ a checkout's ``pywps.cfg``, then the file named by ``$PYWPS_CFG`` (see :mod:`pro
 import argparse
 import io
 import logging
+import signal
 import sys
 from urllib.parse import urlparse
 
@@ -172,6 +173,8 @@ def run_monitor(once=False, port=None):
         print(decision_json(*monitor.step()))
         return 0
     server = monitor.serve(port or int(section.get("port", "5001")))
+    # SIGTERM (a pod or service stopping) ends the loop between steps; the state is saved after each.
+    signal.signal(signal.SIGTERM, lambda signum, frame: monitor.stop())
     try:
         monitor.run(float(section.get("interval", "30")))
     except KeyboardInterrupt:

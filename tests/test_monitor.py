@@ -302,3 +302,35 @@ def _wait(condition, seconds=5):
             return True
         time.sleep(0.01)
     return False
+
+
+def test_monitor_command_serves_metrics_and_stops_on_sigterm(tmp_path):
+    import signal
+    import socket
+
+    with socket.socket() as probe:  # a free port (released for the monitor just after)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    (tmp_path / "test.cfg").write_text(
+        f"[logging]\ndatabase = sqlite:///{tmp_path / 'jobs.sqlite'}\n\n"
+        f"[monitor]\nstate = {tmp_path / 'state.json'}\ninterval = 0.2\nport = 1\n")
+    process = subprocess.Popen([sys.executable, "wsgi.py", "monitor", "--port", str(port)], cwd=ROOT,
+                               env={**os.environ, "PYWPS_CFG": str(tmp_path / "test.cfg"),
+                                    "CANDELA_HOME": str(tmp_path)},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        def scraped():
+            try:
+                return b"candela_monitor_desired_workers 1.0" in urlopen(
+                    f"http://127.0.0.1:{port}/metrics", timeout=2).read()
+            except OSError:
+                return False
+
+        assert _wait(scraped, 60), "the --port override serves /metrics after a step"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
+    assert (tmp_path / "state.json").is_file()
