@@ -10,6 +10,7 @@ a checkout's ``pywps.cfg``, then the file named by ``$PYWPS_CFG`` (see :mod:`pro
 import argparse
 import io
 import logging
+import signal
 import sys
 from urllib.parse import urlparse
 
@@ -124,6 +125,9 @@ def main(argv=None):
     clean.add_argument("--older-than", required=True, help="age such as 12h or 7d")
     dismiss = commands.add_parser("dismiss", help="cancel a queued or running job")
     dismiss.add_argument("job_id")
+    monitor = commands.add_parser("monitor", help="the autoscaling monitor: decide and set the workers wanted")
+    monitor.add_argument("--once", action="store_true", help="one step, its decision printed as JSON")
+    monitor.add_argument("--port", type=int, help="of /metrics on 127.0.0.1; default: [monitor] port")
     args = parser.parse_args(argv)
 
     if args.command == "cleanup":
@@ -139,6 +143,8 @@ def main(argv=None):
 
         print(dismiss(args.job_id))
         return 0
+    if args.command == "monitor":
+        return run_monitor(args.once, args.port)
 
     from werkzeug.serving import run_simple
 
@@ -149,6 +155,33 @@ def main(argv=None):
     run_simple(host, port, app, threaded=True, request_handler=OWSRequestHandler)
     return 0
 
+
+def run_monitor(once=False, port=None):
+    """``candela-wps monitor``: the monitor of the configured job store and ``[monitor]`` action."""
+    config.load_config()
+    _setup_logging()
+    from candela.scaling.actions import scaler_for
+    from candela.scaling.monitor import Monitor, decision_json, policy_from
+    from candela.scaling.readings import LazyStore
+
+    section = config.monitor_section()
+    # Opened at each step until it opens: an unreachable database makes the monitor hold, not exit.
+    store = LazyStore(configuration.get_config_value("logging", "database"))
+    monitor = Monitor(policy_from(section), scaler_for(section), store, section.get("state"),
+                      dask_address=section.get("dask_scheduler", "").strip())
+    if once:
+        print(decision_json(*monitor.step()))
+        return 0
+    server = monitor.serve(port or int(section.get("port", "5001")))
+    # SIGTERM (a pod or service stopping) ends the loop between steps; the state is saved after each.
+    signal.signal(signal.SIGTERM, lambda signum, frame: monitor.stop())
+    try:
+        monitor.run(float(section.get("interval", "30")))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.shutdown()
+    return 0
 
 
 def __getattr__(name):

@@ -120,3 +120,12 @@ def parse_age(text):
         raise ValueError(f"invalid age {text!r}: use a number followed by s, m, h or d, e.g. 7d")
     number, unit = float(match.group(1)), match.group(2)
     return timedelta(**{AGE_UNITS[unit]: number})
+
+
+def monitor_section():
+    """The ``[monitor]`` section (a mapping with ``get``), its ``state`` path made absolute
+    against the data folder (as the other paths: a monitor started from anywhere finds it)."""
+    section = configuration.CONFIG["monitor"]
+    state = (section.get("state", "") or "var/monitor-state.json").strip()
+    configuration.CONFIG.set("monitor", "state", str((HOME or data_folder()) / Path(state).expanduser()))
+    return section

@@ -43,3 +43,31 @@ class DryRun(Scaler):
                 "change": decision.change, "reasons": list(decision.reasons)}
         LOG.info(json.dumps(done))
         return done
+
+
+def _kubernetes(section):
+    from candela.scaling.kubernetes import KubernetesScaler  # imports the kubernetes client
+
+    return KubernetesScaler.from_config(section)
+
+
+def _openstack(section):
+    try:
+        from candela.scaling.openstack import OpenStackScaler
+    except ImportError as error:
+        raise SystemExit(f"[monitor] action = openstack needs candela.scaling.openstack and openstacksdk: {error}") \
+            from None
+    return OpenStackScaler.from_config(section)
+
+
+#: ``[monitor] action`` name -> factory taking the ``[monitor]`` section (a mapping with ``get``).
+#: Factories import their client library only when chosen.
+SCALERS = {"dry-run": lambda section: DryRun(), "kubernetes": _kubernetes, "openstack": _openstack}
+
+
+def scaler_for(section):
+    """The scaler the ``[monitor]`` section's ``action`` names (SystemExit for an unknown one)."""
+    action = (section.get("action", "") or "dry-run").strip()
+    if action not in SCALERS:
+        raise SystemExit(f"[monitor] action = {action!r}: use one of {', '.join(SCALERS)}")
+    return SCALERS[action](section)
