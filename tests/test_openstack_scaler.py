@@ -230,3 +230,32 @@ def test_openstack_errors_are_json_not_tracebacks(fake, client):
     response = client.post("/nodes")
     assert response.status_code == 502
     assert "Quota exceeded" in response.get_json()["error"] and "Traceback" not in response.get_data(as_text=True)
+
+
+def test_the_endpoints_over_real_http(scaler):
+    """Served by a plain WSGI server, as the monitor serves them beside its /metrics."""
+    import threading
+    import urllib.error
+    import urllib.request
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = make_server("127.0.0.1", 0, scaler.app(), handler_class=Quiet)
+    threading.Thread(target=server.serve_forever, kwargs=dict(poll_interval=0.05), daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    try:
+        with urllib.request.urlopen(urllib.request.Request(f"{base}/nodes", method="POST")) as response:
+            assert response.status == 201
+            node = json.load(response)
+        with urllib.request.urlopen(urllib.request.Request(f"{base}/nodes/{node['id']}", method="DELETE")) as response:
+            assert response.status == 200 and json.load(response)["status"] == "deleted"
+        with pytest.raises(urllib.error.HTTPError) as error:
+            urllib.request.urlopen(urllib.request.Request(f"{base}/nodes/{node['id']}", method="DELETE"))
+        assert error.value.code == 404 and error.value.headers["Content-Type"] == "application/json"
+        assert "error" in json.load(error.value)
+    finally:
+        server.shutdown()
+        server.server_close()
