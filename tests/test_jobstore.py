@@ -23,6 +23,7 @@ def url(request, tmp_path):
     store = JobStore(POSTGRES)
     with store.engine.begin() as db:
         db.exec_driver_sql("DELETE FROM candela_jobs")
+        db.exec_driver_sql("DELETE FROM candela_hosts")
     store.engine.dispose()
     return POSTGRES
 
@@ -182,3 +183,43 @@ def test_job_pages_hold_states_newest_first_without_requests_or_results(url):
     assert [job["job_id"] for job in page] == [ids[1], ids[0]]
     assert all("request" not in job and "result" not in job for job in page)
     assert store.get(ids[0])["request"]["n"] == 0
+
+
+def test_a_draining_host_claims_nothing_while_others_still_claim(url):
+    store = JobStore(url)
+    submit_many(store, 4)
+    running = store.claim("leaving", 10, os.getpid())
+    assert store.drain("leaving") is True
+    assert store.drain("leaving") is False, "already draining"
+    assert set(store.draining_hosts()) == {"leaving"}
+    assert store.claim("leaving", 10, os.getpid()) is None
+    assert store.claim("staying", 10, os.getpid()) is not None
+    # Its running job is untouched: still running there, and it can still end normally.
+    assert [j["job_id"] for j in store.running_on("leaving")] == [running["job_id"]]
+    assert store.state(running["job_id"])["status"] == RUNNING
+    assert store.finish(running["job_id"], SUCCESSFUL, "done", attempt=running["attempts"])
+    assert store.running_on("leaving") == []
+    assert store.counts() == {SUCCESSFUL: 1, RUNNING: 1, ACCEPTED: 2}
+
+
+def test_an_undrained_host_claims_again(url):
+    store = JobStore(url)
+    submit_many(store, 1)
+    store.drain("back")
+    assert store.claim("back", 1, os.getpid()) is None
+    assert store.undrain("back") is True
+    assert store.undrain("back") is False
+    assert store.draining_hosts() == {}
+    assert store.claim("back", 1, os.getpid()) is not None
+
+
+def test_the_hosts_table_is_added_to_an_existing_database(tmp_path):
+    import sqlalchemy as sa
+    url = f"sqlite:///{tmp_path / 'old.sqlite'}"
+    JobStore(url).submit("P", {})
+    with sa.create_engine(url).begin() as db:  # a database from before draining existed
+        db.exec_driver_sql("DROP TABLE candela_hosts")
+    store = JobStore(url)
+    store.drain("h")
+    assert list(store.draining_hosts()) == ["h"]
+    assert store.claim("h", 1, os.getpid()) is None

@@ -5,6 +5,9 @@ A job is ``accepted`` (queued), then claimed by exactly one worker (``running``)
 change of state is one conditional UPDATE, so two servers racing for a job, or a worker
 finishing while a reaper fails it, cannot both win.
 
+A host can be drained (:meth:`JobStore.drain`, a row of ``candela_hosts``): it then claims
+no job, so the autoscaler can remove its node once its running jobs have ended.
+
 Backends: a file SQLite database (embedded default) or PostgreSQL, through SQLAlchemy.
 SQLite runs in WAL mode with a busy timeout, and every transaction but the store's plain
 reads starts with ``BEGIN IMMEDIATE``: a transaction that read and then wants to write would
@@ -50,6 +53,16 @@ JOBS = sa.Table(
     sa.Column("supervisor", sa.Integer),  # pid of the executor's process that started the worker
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Index("candela_jobs_queue", "status", "created"),
+)
+
+#: Hosts being drained before their node is removed (by the autoscaler): a draining host claims
+#: no job, its running jobs go on. A row exists only while the host drains; the table is new
+#: but ``create_all`` adds it to an existing database, so no migration is needed.
+HOSTS = sa.Table(
+    "candela_hosts", METADATA,
+    sa.Column("host", sa.String(255), primary_key=True),
+    sa.Column("draining", sa.Boolean, nullable=False, default=True),
+    sa.Column("since", sa.Float, nullable=False),
 )
 
 
@@ -177,6 +190,9 @@ class JobStore:
         now = time.time()
         with self.engine.begin() as db:
             self._serialise(db)
+            # In the claim's transaction: a node drained just before it is never handed a job.
+            if db.scalar(sa.select(HOSTS.c.draining).where(HOSTS.c.host == host)):
+                return None
             running = db.scalar(sa.select(sa.func.count()).select_from(JOBS)
                                 .where(JOBS.c.status == RUNNING, JOBS.c.host == host))
             if running >= slots:
@@ -235,6 +251,31 @@ class JobStore:
     def running_on(self, host):
         """States of the jobs running on ``host``."""
         return self._states(JOBS.c.status == RUNNING, JOBS.c.host == host)
+
+    # Draining (a node about to be removed finishes its jobs and takes no new one)
+
+    def drain(self, host):
+        """Stop ``host`` claiming jobs (its running jobs go on); True when it was not draining."""
+        with self.engine.begin() as db:
+            self._serialise(db)  # the same lock as claim(): a claim sees the drain or precedes it
+            draining = db.scalar(sa.select(HOSTS.c.draining).where(HOSTS.c.host == host))
+            if draining:
+                return False
+            if draining is None:
+                db.execute(HOSTS.insert().values(host=host, draining=True, since=time.time()))
+            else:  # a row left not draining (by hand): draining again from now
+                db.execute(HOSTS.update().where(HOSTS.c.host == host).values(draining=True, since=time.time()))
+            return True
+
+    def undrain(self, host):
+        """Let ``host`` claim jobs again; True when it was draining."""
+        with self.engine.begin() as db:
+            return db.execute(HOSTS.delete().where(HOSTS.c.host == host)).rowcount == 1
+
+    def draining_hosts(self):
+        """``{host: since}`` (epoch seconds) of the hosts draining."""
+        with self._reading() as db:
+            return dict(db.execute(sa.select(HOSTS.c.host, HOSTS.c.since).where(HOSTS.c.draining)).all())
 
     def delete(self, job_ids):
         """Remove ended jobs; return how many."""
