@@ -167,7 +167,7 @@ def run_monitor(once=False, port=None):
     section = config.monitor_section()
     # Opened at each step until it opens: an unreachable database makes the monitor hold, not exit.
     store = LazyStore(configuration.get_config_value("logging", "database"))
-    monitor = Monitor(policy_from(section), scaler_for(section), store, section.get("state"),
+    monitor = Monitor(policy_from(section), scaler_for(section, store), store, section.get("state"),
                       dask_address=section.get("dask_scheduler", "").strip())
     if once:
         print(decision_json(*monitor.step()))

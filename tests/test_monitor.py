@@ -52,6 +52,11 @@ def test_job_load_from_a_real_store(store):
     assert store.claim("host-b", 2, os.getpid())
     # 3 running on 2 hosts, 3 waiting.
     assert readings.job_load(store) == Load(accepted=3, running=3, busy_workers=2)
+    # A draining host (on its way out) no longer holds up the count; its jobs still do.
+    store.drain("host-b")
+    assert readings.job_load(store) == Load(accepted=3, running=3, busy_workers=1)
+    # Read through the monitor's lazily opened store too.
+    assert readings.job_load(readings.LazyStore(store.url)) == Load(accepted=3, running=3, busy_workers=1)
 
 
 def make_unreadable(store, tmp_path):

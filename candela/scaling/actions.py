@@ -45,29 +45,30 @@ class DryRun(Scaler):
         return done
 
 
-def _kubernetes(section):
+def _kubernetes(section, store):
     from candela.scaling.kubernetes import KubernetesScaler  # imports the kubernetes client
 
     return KubernetesScaler.from_config(section)
 
 
-def _openstack(section):
+def _openstack(section, store):
     try:
         from candela.scaling.openstack import OpenStackScaler
     except ImportError as error:
         raise SystemExit(f"[monitor] action = openstack needs candela.scaling.openstack and openstacksdk: {error}") \
             from None
-    return OpenStackScaler.from_config(section)
+    return OpenStackScaler.from_config(section, store=store)
 
 
-#: ``[monitor] action`` name -> factory taking the ``[monitor]`` section (a mapping with ``get``).
+#: ``[monitor] action`` name -> factory taking the ``[monitor]`` section (a mapping with ``get``)
+#: and the job store (the OpenStack scaler drains hosts in it before deleting their servers).
 #: Factories import their client library only when chosen.
-SCALERS = {"dry-run": lambda section: DryRun(), "kubernetes": _kubernetes, "openstack": _openstack}
+SCALERS = {"dry-run": lambda section, store: DryRun(), "kubernetes": _kubernetes, "openstack": _openstack}
 
 
-def scaler_for(section):
+def scaler_for(section, store=None):
     """The scaler the ``[monitor]`` section's ``action`` names (SystemExit for an unknown one)."""
     action = (section.get("action", "") or "dry-run").strip()
     if action not in SCALERS:
         raise SystemExit(f"[monitor] action = {action!r}: use one of {', '.join(SCALERS)}")
-    return SCALERS[action](section)
+    return SCALERS[action](section, store)

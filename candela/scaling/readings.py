@@ -18,12 +18,15 @@ ACCEPTED, RUNNING = "accepted", "running"
 
 def job_load(store):
     """The jobs waiting and running in ``store`` (a :class:`candela.jobs.store.JobStore`), and
-    the workers busy with one (distinct hosts running a job); None when the store cannot be read."""
+    the workers busy with one (distinct hosts running a job, draining hosts left out); None when the store cannot be read."""
     if store is None:
         return None
     try:
         counts = store.counts()
         hosts = {job["host"] for job in store.jobs(status=RUNNING) if job.get("host")}
+        # A draining host is on its way out (the OpenStack scaler no longer counts it): its
+        # jobs must not hold up a worker count that replaces it.
+        hosts -= set(store.draining_hosts())
     except Exception as error:  # any database failure: the decision holds
         LOG.warning("job store unreadable, holding: %s", error)
         return None
@@ -78,8 +81,8 @@ class LazyStore:
             self.store = self.opener(self.url)  # raises while the database is unreachable
         return self.store
 
-    def counts(self):
-        return self._open().counts()
-
-    def jobs(self, **options):
-        return self._open().jobs(**options)
+    def __getattr__(self, name):
+        # Every JobStore method (counts, jobs, drain, running_on, ...) on the store once open.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._open(), name)
