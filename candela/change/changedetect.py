@@ -236,7 +236,9 @@ _FEATURES = {}
 
 def _worker_features(method, model, timings):
     """The features of ``method`` and ``model``, built once per process, with their own ``timings``."""
-    key = (method, model.id, str(model.weights)) if method == "autoencoder" else (method,)
+    # The weights' modification time too: a model retrained under the same id is reloaded.
+    key = (method, model.id, str(model.weights), os.stat(model.weights).st_mtime_ns) \
+        if method == "autoencoder" else (method,)
     if key not in _FEATURES:
         _FEATURES[key] = features_for(method, model, {})
     features = copy.copy(_FEATURES[key])  # shares the encoder
