@@ -23,13 +23,23 @@ The chain, identical for both methods but for the features compared:
 Statistics (band moments, feature moments and the distance histogram) come from a fixed
 sample of the image (:mod:`candela.change.statistics`), so the result is the same whatever
 the processing window.
+
+The windows of the probability pass run on an engine (:mod:`candela.compute`): here, one
+after the other (the default), or as tasks on a Dask cluster, each of which re-opens the
+rasters by path (:class:`WindowTask`); the same functions compute every window either way.
 """
 
+import copy
+import functools
+import os
 import time
+from contextlib import closing
+from dataclasses import dataclass
 
 import numpy as np
 import rasterio
 
+from ..compute import SerialEngine
 from ..errors import InputError
 from ..learning.models import Model, load_model
 from ..rasters.dating import acquisition_time, format_time
@@ -59,7 +69,7 @@ def check_method(method):
 
 
 def detect(before, after, destination, method="autoencoder", model=None, window=DEFAULT_WINDOW, quicklook=None,
-           progress=None, max_pixels=MAX_PIXELS, target=DEFAULT_TARGET, names=(None, None)):
+           progress=None, max_pixels=MAX_PIXELS, target=DEFAULT_TARGET, names=(None, None), engine=None):
     """Write the change probability between ``before`` and ``after`` as a GeoTIFF.
 
     Parameters
@@ -86,6 +96,12 @@ def detect(before, after, destination, method="autoencoder", model=None, window=
     names : (str, str), optional
         What the two images were sent as: a Sentinel-2 name there dates an image without an
         ``ACQUISITION_DATE`` tag.
+    engine : candela.compute.Engine, optional
+        Where the windows of the probability pass run (default: here, one after the other,
+        :class:`~candela.compute.SerialEngine`). A remote engine
+        (:class:`~candela.compute.DaskEngine`) runs each window as a task that re-opens
+        ``before`` and ``after`` by path, so they must be paths its workers can read. The
+        statistics pass runs here either way; ``progress`` moves on with each finished window.
 
     The map's tags say the target (``CHANGE_TARGET``) and, when the images are dated,
     ``PERIOD_START`` and ``PERIOD_END`` (ISO 8601 acquisition times of before and after).
@@ -114,8 +130,15 @@ def detect(before, after, destination, method="autoencoder", model=None, window=
             if progress:
                 progress(0.1, "Detecting change")
             preview = Preview(grid) if quicklook else None
-            histogram = _write_probability(pair, grid, features, stats, destination, window, preview, progress,
-                                           gate, tags)
+            engine = engine or SerialEngine()
+            if engine.remote:
+                task = WindowTask(_path(before), _path(after), tuple(first_bands), tuple(second_bands), grid, method,
+                                  model, target, gate.shift if gate else None, stats, max_pixels)
+                compute = functools.partial(probability_window, task)
+            else:
+                compute = functools.partial(_local_window, pair, features, stats, gate)
+            histogram = _write_probability(pair, grid, destination, window, preview, progress, tags, engine,
+                                           compute)
     if preview:
         preview.write_png(quicklook)
     timings["total"] = time.perf_counter() - started
@@ -182,25 +205,98 @@ def _upsample_axis(values, length, axis):
     return np.moveaxis(out[:length], 0, axis)
 
 
-def _write_probability(pair, grid, features, stats, destination, window, preview, progress, gate, tags):
+def _local_window(pair, features, stats, gate, block):
+    """A window's probability from the inputs open here (the timings add up in ``pair``'s)."""
+    return _probability_block(pair, block, features, stats, gate), None
+
+
+@dataclass(frozen=True)
+class WindowTask:
+    """What a window task needs to compute its window's probability on its own, in another
+    process: the inputs by path, their bands, the grid, the features' method and model, the
+    target and its scene drop (``shift``), and the statistics of the first pass."""
+
+    before: str
+    after: str
+    before_bands: tuple
+    after_bands: tuple
+    grid: Grid
+    method: str
+    model: Model
+    target: str
+    shift: float
+    stats: object
+    max_pixels: int
+
+
+#: Features (the encoder, loaded once) of each model in this process: window tasks of a
+#: worker share them.
+_FEATURES = {}
+
+
+def _worker_features(method, model, timings):
+    """The features of ``method`` and ``model``, built once per process, with their own ``timings``."""
+    # The weights' modification time too: a model retrained under the same id is reloaded.
+    key = (method, model.id, str(model.weights), os.stat(model.weights).st_mtime_ns) \
+        if method == "autoencoder" else (method,)
+    if key not in _FEATURES:
+        _FEATURES[key] = features_for(method, model, {})
+    features = copy.copy(_FEATURES[key])  # shares the encoder
+    features.timings = timings
+    return features
+
+
+def probability_window(task, block):
+    """The probability over ``block`` of the pair of ``task`` (a :class:`WindowTask`), read
+    from its paths: what :func:`_probability_block` computes over the open inputs, with the
+    same functions. Returns ``(probability, timings)``. Runs in a Dask worker."""
+    timings = dict(reading=0.0, encoding=0.0)
+    with rasterio.Env(GDAL_CACHEMAX=CACHE_BYTES, GDAL_NUM_THREADS=gdal_threads()), \
+            _open(task.before, "before", task.max_pixels) as first, \
+            _open(task.after, "after", task.max_pixels) as second, \
+            aligned(second, task.grid, name="after", reference="the 'before' raster") as seen:
+        pair = Pair(first, list(task.before_bands), seen, list(task.after_bands), timings)
+        gate = None
+        if task.target != "any":
+            gate = Gate(task.target, first, second, seen, task.model.bands, timings, shift=task.shift)
+        features = _worker_features(task.method, task.model, timings)
+        probability = _probability_block(pair, block, features, task.stats, gate)
+    return probability, timings
+
+
+def _path(path):
+    """``path`` as a task in another process opens it: absolute when it is a local file."""
+    return os.path.abspath(path) if os.path.exists(path) else str(path)
+
+
+def _write_probability(pair, grid, destination, window, preview, progress, tags, engine, compute):
+    """Write the windows' probabilities, computed by ``compute(block)`` on ``engine``, in order."""
     profile = float_profile(grid, count=1, nodata=NODATA, NUM_THREADS=gdal_threads())
     counts = np.zeros(10, dtype=np.int64)
     blocks = list(windows(grid.width, grid.height, window))
     with rasterio.open(destination, "w", **profile) as out:
         out.set_band_description(1, "change_probability")
         out.update_tags(**tags)
-        for number, block in enumerate(blocks, start=1):
-            probability = _probability_block(pair, block, features, stats, gate)
-            started = time.perf_counter()
-            out.write(probability, 1, window=block)
-            pair.timings["writing"] += time.perf_counter() - started
-            if preview:
-                preview.add(probability, block)
-            finite = probability[np.isfinite(probability)]
-            counts += np.bincount(np.minimum((finite * 10).astype(np.int64), 9), minlength=10)
-            if progress:
-                progress(0.1 + 0.9 * number / len(blocks), f"Window {number} of {len(blocks)}")
+        with closing(engine.map(compute, blocks)) as results:  # closing: a remote engine cancels the rest
+            for number, (block, (probability, timings)) in enumerate(zip(blocks, results), start=1):
+                _write_block(out, pair, block, probability, timings, preview, counts)
+                if progress:
+                    progress(0.1 + 0.9 * number / len(blocks), f"Window {number} of {len(blocks)}")
     return counts
+
+
+def _write_block(out, pair, block, probability, timings, preview, counts):
+    """Write one window's probability, add it to the preview and the histogram ``counts``;
+    a remote task's ``timings`` (reading, encoding) add up in ``pair``'s."""
+    for key, seconds in (timings or {}).items():
+        pair.timings[key] += seconds
+    started = time.perf_counter()
+    out.write(probability, 1, window=block)
+    pair.timings["writing"] += time.perf_counter() - started
+    if preview:
+        preview.add(probability, block)
+    finite = probability[np.isfinite(probability)]
+    counts += np.bincount(np.minimum((finite * 10).astype(np.int64), 9), minlength=10)
 
 
 def _tags(target, first, second, names):

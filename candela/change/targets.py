@@ -154,10 +154,12 @@ class Gate:
 
     Bands are found by their descriptions, else, for unnamed bands, in ``model_bands``'
     order (as ChangeDetect reads them). ``first`` and ``second`` are the opened rasters (for
-    their band names), ``seen`` the second on the first's grid.
+    their band names), ``seen`` the second on the first's grid. ``shift`` is the scene's drop
+    (:meth:`_typical_drop`, read from the images when not given).
     """
 
-    def __init__(self, target, first, second, seen, model_bands, timings):
+    def __init__(self, target, first, second, seen, model_bands, timings, shift=None):
+        self.target = target
         self.rule, self.evidence, self.timings = GATES[target], EVIDENCE.get(target), timings
         names = [_band_names(first, model_bands), _band_names(second, model_bands)]
         required = _bands_of(REQUIRED_INDICES[target])
@@ -173,7 +175,10 @@ class Gate:
         self.bands = _bands_of(self.indices)
         self.sources = [(first, [names[0].index(b) + 1 for b in self.bands]),
                         (seen, [names[1].index(b) + 1 for b in self.bands])]
-        self.shift = self._typical_drop() if target == "vegetation_loss" else 0.0
+        # ``shift``: the scene's drop when already known (a window task rebuilding the gate).
+        if shift is None:
+            shift = self._typical_drop() if target == "vegetation_loss" else 0.0
+        self.shift = shift
 
     def _typical_drop(self):
         """:func:`typical_drop` over a sample of both whole images (every n-th pixel, at most

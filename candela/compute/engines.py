@@ -1,0 +1,129 @@
+"""Engines that map a function over blocks (processing windows) and give the results back in order.
+
+An engine's :meth:`Engine.map` yields ``function(item)`` for each item, in the items' order,
+each as soon as it and every item before it are done: a writer writes the results one after
+the other, and a progress bar moves on with every finished task.
+
+* :class:`SerialEngine` runs the function here, one item after the other (ChangeDetect's
+  default: today's behaviour).
+* :class:`DaskEngine` runs each item as a task on a Dask cluster (``distributed``). The
+  function must then be self-contained and picklable: a task re-opens its inputs by path and
+  rebuilds what it needs, nothing open (rasters, models) travels with it. At most
+  ``in_flight`` tasks (default twice the cluster's threads) are submitted or held at once, so
+  memory stays bounded whatever the number of windows (a 10980² tile has 121 of 1024²).
+
+Engines say whether they run elsewhere (:attr:`Engine.remote`): a caller gives a local engine
+a function over its open inputs, and a remote one a function over paths.
+
+How a process uses a cluster (e.g. ``processes/changedetect.py``, with the scheduler's address
+from its configuration, ``tcp://host:8786``)::
+
+    from candela.compute import DaskEngine
+
+    with DaskEngine(address) as engine:
+        summary = changedetect.detect(before, after, destination, ..., progress=progress,
+                                      engine=engine)
+
+The workers must import the same ``candela`` (and find the same models and input paths: a
+shared file system) as the process that submits.
+"""
+
+from collections import deque
+
+
+class Engine:
+    """Maps a function over items, yielding the results in the items' order."""
+
+    #: Whether the function runs in other processes (then it must be picklable and
+    #: self-contained).
+    remote = False
+
+    def map(self, function, items):
+        raise NotImplementedError
+
+    def close(self):
+        """Release what the engine holds (nothing by default)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class SerialEngine(Engine):
+    """Runs ``function`` here, on one item after the other."""
+
+    def map(self, function, items):
+        for item in items:
+            yield function(item)
+
+
+class DaskEngine(Engine):
+    """Runs ``function`` on each item as a task of a Dask cluster.
+
+    Parameters
+    ----------
+    address : str, optional
+        The scheduler of an existing cluster (``tcp://host:8786``). Without one, the engine
+        uses the current default client of this process if there is one, else starts a
+        local cluster (closed with the engine).
+    client : distributed.Client, optional
+        A client to use instead (not closed with the engine).
+    in_flight : int, optional
+        Most tasks submitted and not yet collected at once (default: twice the cluster's
+        threads, at least 2).
+    """
+
+    remote = True
+
+    def __init__(self, address=None, client=None, in_flight=None):
+        self.address, self.in_flight = address, in_flight
+        self._client, self._owned = client, False
+
+    @property
+    def client(self):
+        if self._client is None:
+            import distributed
+
+            if self.address is None:
+                try:
+                    self._client = distributed.default_client()
+                except ValueError:
+                    self._client, self._owned = distributed.Client(), True
+            else:
+                self._client, self._owned = distributed.Client(self.address), True
+        return self._client
+
+    def limit(self):
+        """Tasks held at once: ``in_flight``, else twice the cluster's threads (at least 2)."""
+        if self.in_flight:
+            return max(1, int(self.in_flight))
+        return max(2, 2 * sum(self.client.nthreads().values()))
+
+    def map(self, function, items):
+        client = self.client
+        limit = self.limit()
+        pending = deque()
+        try:
+            for index, item in enumerate(items):
+                # Earlier windows first: results are collected in order.
+                pending.append(client.submit(function, item, pure=False, priority=-index))
+                if len(pending) >= limit:
+                    yield _collect(pending.popleft())
+            while pending:
+                yield _collect(pending.popleft())
+        finally:
+            for future in pending:  # the caller stopped early, or a task failed
+                future.cancel()
+
+    def close(self):
+        if self._owned and self._client is not None:
+            self._client.close()
+        self._client, self._owned = None, False
+
+
+def _collect(future):
+    """The task's result (its exception raised here); dropping the future then frees it on
+    the cluster."""
+    return future.result()

@@ -1,0 +1,165 @@
+"""ChangeDetect's windows as Dask tasks (candela.compute): the same map as the serial pass,
+progress with every window, and the windows really computed by the cluster's worker processes.
+
+The cluster is a real ``distributed.LocalCluster`` (two worker processes, one thread each),
+which ChangeDetect reaches by its address. TensorFlow never runs in this process
+(tests/helpers/isolated.py): the ``raw`` method needs no encoder and runs here, the
+``autoencoder`` one runs in forked children (the workers are spawned, fresh processes).
+"""
+
+import logging
+import os
+from importlib.util import find_spec
+
+import numpy as np
+import pytest
+import rasterio
+
+from candela.change import changedetect
+from candela.compute import DaskEngine, SerialEngine
+from helpers.isolated import run_isolated
+from helpers.rasters import landscape, paste, second_date, write_optical
+
+needs_distributed = pytest.mark.skipif(find_spec("distributed") is None,
+                                       reason="distributed (Dask's cluster scheduler) is not installed")
+
+WINDOW = 48
+SHAPE = (130, 150)  # 3 x 4 = 12 windows of 48
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pair")
+    before = landscape(SHAPE)
+    after = paste(second_date(before), slice(30, 60), slice(40, 80))
+    after[:, :10, :16] = np.nan  # nodata across a window border
+    return write_optical(folder / "before.tif", before), write_optical(folder / "after.tif", after)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    if find_spec("distributed") is None:
+        pytest.skip("distributed (Dask's cluster scheduler) is not installed")
+    import distributed
+
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0",
+                                  silence_logs=logging.ERROR) as local, distributed.Client(local) as client:
+        yield local, client
+
+
+def _run(pair, destination, engine=None, **options):
+    """The map, its tags, the summary and the progress calls of one detect."""
+    calls = []
+    summary = changedetect.detect(*pair, destination, window=WINDOW, engine=engine,
+                                  progress=lambda fraction, message: calls.append((fraction, message)), **options)
+    with rasterio.open(destination) as out:
+        return out.read(1), out.tags(), summary, calls
+
+
+def _on_cluster(pair, destination, address, **options):
+    with DaskEngine(address) as engine:
+        return _run(pair, destination, engine, **options)
+
+
+def _windows():
+    return -(-SHAPE[0] // WINDOW) * -(-SHAPE[1] // WINDOW)
+
+
+def _same(first, second):
+    (map1, tags1, summary1, _), (map2, tags2, summary2, _) = first, second
+    np.testing.assert_allclose(map2, map1, atol=1e-6, equal_nan=True)
+    assert np.array_equal(np.isnan(map1), np.isnan(map2)) and np.isnan(map1).any()
+    assert {k: v for k, v in tags2.items() if k != "TIFFTAG_DATETIME"} == \
+        {k: v for k, v in tags1.items() if k != "TIFFTAG_DATETIME"}
+    assert summary2["histogram"] == summary1["histogram"] and summary2["mapping"] == summary1["mapping"]
+
+
+def _window_progress(calls):
+    """The progress calls of the windows: one per window, increasing, ending at 1.0."""
+    windows = [(f, m) for f, m in calls if m.startswith("Window ")]
+    fractions = [f for f, _ in windows]
+    assert len(windows) == _windows()
+    assert [m for _, m in windows] == [f"Window {n} of {_windows()}" for n in range(1, _windows() + 1)]
+    assert all(a < b for a, b in zip(fractions, fractions[1:])) and fractions[-1] == pytest.approx(1.0)
+    assert calls[-1][0] == pytest.approx(1.0)
+
+
+class _InlineRemote(SerialEngine):
+    """Runs the self-contained window tasks here: the task function without a cluster."""
+
+    remote = True
+
+
+def test_window_tasks_reopening_the_rasters_give_the_serial_map(pair, tmp_path):
+    serial = _run(pair, tmp_path / "serial.tif", method="raw", target="vegetation_loss")
+    tasks = _run(pair, tmp_path / "tasks.tif", _InlineRemote(), method="raw", target="vegetation_loss")
+    _same(serial, tasks)
+    np.testing.assert_array_equal(tasks[0], serial[0])
+    _window_progress(serial[3])
+    _window_progress(tasks[3])
+
+
+@needs_distributed
+def test_raw_windows_on_a_local_cluster(pair, tmp_path, cluster):
+    import distributed
+
+    local, client = cluster
+    serial = _run(pair, tmp_path / "serial.tif", method="raw", target="vegetation_loss")
+    with distributed.get_task_stream(client) as stream:
+        dask = _on_cluster(pair, tmp_path / "dask.tif", local.scheduler_address, method="raw",
+                           target="vegetation_loss")
+    _same(serial, dask)
+    _window_progress(dask[3])
+    # Every window was a task, run by a worker process, not this one.
+    tasks = [t for t in stream.data if "probability_window" in str(t["key"])]
+    assert len(tasks) == _windows()
+    pids = client.run(os.getpid)
+    assert {t["worker"] for t in tasks} <= set(pids) and os.getpid() not in pids.values()
+
+
+@needs_distributed
+def test_autoencoder_windows_on_a_local_cluster(pair, tmp_path, cluster):
+    import distributed
+
+    local, client = cluster
+    serial = run_isolated(_run, pair, tmp_path / "serial.tif")
+    with distributed.get_task_stream(client) as stream:
+        dask = run_isolated(_on_cluster, pair, tmp_path / "dask.tif", local.scheduler_address)
+    _same(serial, dask)
+    assert dask[2]["model"] == serial[2]["model"] and dask[2]["changed_fraction"] == serial[2]["changed_fraction"]
+    _window_progress(dask[3])
+    tasks = [t for t in stream.data if "probability_window" in str(t["key"])]
+    assert len(tasks) == _windows()
+    # The workers that ran windows loaded the encoder once, and keep it.
+    cached = client.run(lambda: sorted(k[0] for k in changedetect._FEATURES))
+    for worker in {t["worker"] for t in tasks}:
+        assert cached[worker].count("autoencoder") == 1
+
+
+@needs_distributed
+def test_tasks_in_flight_are_bounded(cluster):
+    local, client = cluster
+    consumed = []
+
+    def items():
+        for n in range(10):
+            consumed.append(n)
+            yield n
+
+    engine = DaskEngine(client=client, in_flight=3)
+    results = engine.map(_square, items())
+    assert next(results) == 0 and len(consumed) == 3  # three submitted before the first is collected
+    assert list(results) == [n * n for n in range(1, 10)]
+    assert DaskEngine(client=client).limit() == 4  # twice the cluster's two threads
+    with pytest.raises(ZeroDivisionError):
+        list(engine.map(_inverse, range(6)))
+    engine.close()
+    assert client.status == "running"  # a client given is not the engine's to close
+
+
+def _square(n):
+    return n * n
+
+
+def _inverse(n):
+    return 1 / (n - 2)
