@@ -3,6 +3,7 @@
 from candela.change import changedetect, targets
 from candela.learning.models import DEFAULT_MODEL, load_model
 
+from .compute import engine_for_config
 from .declaration import FileInput, LiteralInput, Operation, Output, quicklook_output, raster_output
 from .models import model_directories
 from .recording import record_change_map
@@ -18,10 +19,10 @@ def run(job):
     after_name, after = job.file("after")
     destination = job.workdir / "change_map.tif"
     quicklook = job.workdir / "quicklook.png"
-    with job.blame("before"):
+    with engine_for_config() as engine, job.blame("before"):
         summary = changedetect.detect(before, after, destination, method=method, model=model,
                                       quicklook=quicklook, progress=job.progress, max_pixels=job.max_pixels,
-                                      target=target, names=(before_name, after_name))
+                                      target=target, names=(before_name, after_name), engine=engine)
     summary.pop("path")
     job.output_file("change_map", destination)
     job.output_file("quicklook", quicklook)

@@ -163,3 +163,32 @@ def _square(n):
 
 def _inverse(n):
     return 1 / (n - 2)
+
+
+def test_changedetect_through_wps_runs_its_windows_on_the_configured_cluster(pair, tmp_path, cluster, wps,
+                                                                             candela_settings, data_root,
+                                                                             server_root):
+    import shutil
+
+    import distributed
+
+    from helpers.schemas import assert_valid
+    from helpers.wps import NS, exception_text, execute_xml, output_path, outputs_of, post
+
+    local, client = cluster
+    folder = data_root / "dask-pair"
+    folder.mkdir(exist_ok=True)
+    for path in pair:
+        shutil.copy(path, folder / path.name)
+    candela_settings(dask=local.scheduler_address)  # [candela] dask: here and in the job's worker
+    xml = execute_xml("ChangeDetect", [("before_ref", "dask-pair/before.tif"), ("after_ref", "dask-pair/after.tif"),
+                                       ("method", "raw")], outputs=[("change_map", True)])
+    with distributed.get_task_stream(client) as stream:
+        doc = assert_valid(post(wps, xml).data)
+    assert doc.xpath("//wps:ProcessSucceeded", namespaces=NS), exception_text(doc)
+    assert [t for t in stream.data if "probability_window" in str(t["key"])], "no window ran on the cluster"
+    with rasterio.open(output_path(outputs_of(doc)["change_map"], server_root)) as out:
+        served = out.read(1)
+    changedetect.detect(*pair, tmp_path / "here.tif", method="raw")
+    with rasterio.open(tmp_path / "here.tif") as here:
+        np.testing.assert_allclose(served, here.read(1), atol=1e-6, equal_nan=True)
