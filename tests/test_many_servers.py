@@ -236,3 +236,28 @@ def test_a_server_stopped_with_jobs_loses_none_and_serves_them_once_restarted(se
     listed = requests.get(f"{a.base}/ogcapi/jobs", params={"limit": 100}, timeout=10).json()
     assert set(running + queued) <= {job["jobID"] for job in listed["jobs"]}
     assert supervised_by_a, "the stopped server supervised some of the running jobs"
+
+
+
+@pytest.mark.xfail(strict=True, reason="uploads are kept in the accepting server's [server] workdir, which another "
+                                       "host cannot read: the worker there dies of FileNotFoundError (issue 12)")
+def test_a_job_with_an_uploaded_input_runs_on_a_server_that_did_not_accept_it(servers):
+    a, b = servers
+    blockers = [submit_wps(b, 60) for _ in range(SLOTS)]
+    for job_id in blockers:
+        b.worker_of(job_id)  # every slot of the host taken: what A accepts now waits
+    upload = ("b64", b"II*\0" + bytes(100), "image/tiff")
+    job_id, doc = submit(a, SLEEPER, [("seconds", "0.2"), ("image", upload)])
+    assert job_id, doc
+    assert a.store.state(job_id)["status"] == ACCEPTED
+    a.stop()  # only B is left to run it
+    try:
+        for blocker in blockers:
+            assert requests.delete(f"{b.base}/ogcapi/jobs/{blocker}", timeout=30).ok
+        job = b.wait(job_id, timeout=60)
+        assert job["supervisor"] == b.process.pid
+        assert job["status"] == SUCCESSFUL, job["message"]
+        assert job["result"]["outputs"]
+    finally:
+        a.start()
+
