@@ -291,3 +291,25 @@ def test_a_job_with_an_uploaded_input_runs_on_a_server_that_did_not_accept_it(ev
     finally:
         a.start()
 
+
+
+def test_a_worker_killed_after_its_server_stopped_leaves_no_job_running(everyone):
+    """The worker's own server is gone, so no one reaps it: a server on the same host notices
+    the job's supervisor and worker are both dead, and re-queues it (``recovery = requeue``,
+    first run of two); the job ends, read alike through the servers still up."""
+    a, b, c = everyone
+    job_id = submit_wps(a, 3)
+    pid = a.worker_of(job_id)
+    supervisor = a.store.state(job_id)["supervisor"]
+    a.stop()
+    try:
+        os.kill(pid, signal.SIGKILL)
+        job = b.wait(job_id, timeout=60)
+        assert same_everywhere([b, c], job_id)[0] == job["status"]
+        if supervisor in supervisors(b) | supervisors(c):  # a living server reaped it: failed at once
+            assert job["status"] == FAILED and "killed" in job["message"], job
+        else:  # orphaned: re-queued, run again by another server
+            assert job["status"] == SUCCESSFUL and job["attempts"] == 2, job
+            assert job["supervisor"] in supervisors(b) | supervisors(c)
+    finally:
+        a.start()
