@@ -216,11 +216,9 @@ def test_a_worker_killed_mid_job_fails_its_job_everywhere_and_the_queue_moves_on
                "the first job reported running by every server")  # its worker runs the process
 
     os.kill(pids[0], signal.SIGKILL)
-    killed_at = time.monotonic()
 
     wait_until(lambda: reads_everywhere(servers, long[0], ("failed", "ProcessFailed")), 15,
                "the killed job reported failed by every server")
-    failed_in = time.monotonic() - killed_at
     assert same_everywhere(servers, long[0]) == ("failed", "ProcessFailed"), "and stays so"
     job = a.store.get(long[0])
     assert job["status"] == FAILED and "killed" in job["message"], job["message"]
@@ -229,7 +227,6 @@ def test_a_worker_killed_mid_job_fails_its_job_everywhere_and_the_queue_moves_on
     assert a.wait(queued, timeout=30)["status"] == SUCCESSFUL, "the job queued behind it ran"
     assert same_everywhere(servers, queued) == ("successful", "ProcessSucceeded")
     assert [a.store.state(job_id)["status"] for job_id in long[1:]] == [RUNNING, RUNNING]
-    assert failed_in < 15
 
     # The others are dismissed through the server that did not start them.
     for job_id, pid in zip(long[1:], pids[1:]):
@@ -268,7 +265,6 @@ def test_a_server_stopped_with_jobs_loses_none_and_serves_them_once_restarted(ev
     assert set(running + queued) <= {job["jobID"] for job in listed["jobs"]}
 
 
-
 @pytest.mark.xfail(strict=True, reason="uploads are kept in the accepting server's [server] workdir, which another "
                                        "host cannot read: the worker there dies of FileNotFoundError (issue 12)")
 def test_a_job_with_an_uploaded_input_runs_on_a_server_that_did_not_accept_it(everyone):
@@ -290,7 +286,6 @@ def test_a_job_with_an_uploaded_input_runs_on_a_server_that_did_not_accept_it(ev
         assert job["result"]["outputs"]
     finally:
         a.start()
-
 
 
 def test_a_worker_killed_after_its_server_stopped_leaves_no_job_running(everyone):
