@@ -9,7 +9,7 @@ from pywps import configuration, dblog
 
 from candela.jobs.store import UNFINISHED
 
-from .jobfiles import job_folder, output_folder, status_document
+from .jobfiles import output_folder, remove_work, status_document
 from .jobcontrol import store_for_config
 
 
@@ -35,6 +35,9 @@ def cleanup(max_age, now=None):
     removed["outputs"] = _remove_older(outputs, cutoff, keep=unfinished)
     workdir = Path(configuration.get_config_value("server", "workdir"))
     removed["workdirs"] = _remove_older(workdir, cutoff, keep=unfinished)
+    uploads = configuration.get_config_value("candela", "uploads")
+    if uploads:  # a shared folder of uploads: its jobs' folders age like work folders
+        removed["workdirs"] += _remove_older(Path(uploads), cutoff, keep=unfinished)
     return removed
 
 
@@ -45,7 +48,7 @@ def remove_job(job_id):
         return False
     shutil.rmtree(output_folder(job_id), ignore_errors=True)
     status_document(job_id).unlink(missing_ok=True)
-    shutil.rmtree(job_folder(job_id), ignore_errors=True)
+    remove_work(job_id)
     return True
 
 

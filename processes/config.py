@@ -76,6 +76,9 @@ def load_config(cfgfiles=None):
         path = home / Path(written.get(section, option)).expanduser()
         path.mkdir(parents=True, exist_ok=True)
         config.set(section, option, str(path))
+    uploads = config.get("candela", "uploads", fallback="").strip()
+    if uploads:
+        config.set("candela", "uploads", str(home / Path(uploads).expanduser()))
     shipped = config.get("candela", "models", fallback="").strip()
     if not shipped:
         from candela.learning.models import models_dir  # the core's default: $CANDELA_MODELS, else shipped

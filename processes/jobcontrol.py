@@ -16,7 +16,7 @@ from candela.jobs.executor import Executor, stop_worker
 from candela.jobs.store import this_host
 
 from . import config
-from .jobfiles import job_folder, output_folder, status_document
+from .jobfiles import output_folder, remove_work, status_document
 from .statusdoc import mark_failed
 
 _STORES, _EXECUTORS = {}, {}  # one of each per job database in a process
@@ -26,7 +26,7 @@ def job_ended(job, message):
     """The executor ended a job (its worker died, hung, or ran too long): tell WPS clients."""
     if job["mode"] == "async":
         mark_failed(status_document(job["job_id"]), message)
-    shutil.rmtree(job_folder(job["job_id"]), ignore_errors=True)
+    remove_work(job["job_id"])
     shutil.rmtree(output_folder(job["job_id"]), ignore_errors=True)
 
 

@@ -19,11 +19,10 @@ def prepare(process, job_id, folder, workdir="run"):
     return process
 
 
-def save_request(wps_request, raw_inputs, folder):
-    """The request as JSON for a worker; embedded (uploaded) data goes to files in the job
-    folder, so a queued job holding large uploads never sits in the database."""
+def save_request(wps_request, raw_inputs, uploads):
+    """The request as JSON for a worker; embedded (uploaded) data goes to files in the job's
+    ``uploads`` folder, so a queued job holding large uploads never sits in the database."""
     inputs = {}
-    uploads = folder / "inputs"
     count = 0
     for identifier, values in raw_inputs.items():
         inputs[identifier] = []
@@ -56,8 +55,12 @@ def _is_embedded_complex(value):
     return "mimeType" in value and "href" not in value
 
 
-def load_request(request, folder):
-    """The raw input dicts of :func:`save_request`, with uploaded data read back."""
+class MissingUpload(Exception):
+    """An uploaded input of a job is not where this server looks for it."""
+
+
+def load_request(request, uploads):
+    """The raw input dicts of :func:`save_request`, with uploaded data read back from ``uploads``."""
     inputs = {}
     for identifier, values in request["inputs"].items():
         inputs[identifier] = []
@@ -65,7 +68,12 @@ def load_request(request, folder):
             value = dict(value)
             stored = value.pop("data_file", None)
             if stored:
-                data = (folder / "inputs" / stored["path"]).read_bytes()
+                try:
+                    data = (uploads / stored["path"]).read_bytes()
+                except FileNotFoundError:
+                    raise MissingUpload(
+                        f"The uploaded input {identifier!r} of this job is not in {uploads} on this server: servers "
+                        "sharing a job database need [candela] uploads set to a folder they all share") from None
                 value["data"] = data if stored["bytes"] else data.decode("utf-8")
             inputs[identifier].append(value)
     return inputs

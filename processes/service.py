@@ -29,7 +29,7 @@ from candela.jobs.store import new_job_id
 
 from .job import is_blank
 from .jobcontrol import executor_for_config
-from .jobfiles import job_folder, status_document
+from .jobfiles import job_folder, remove_work, status_document, upload_folder
 from .jobrequests import prepare, save_request
 from .pywps_fixes import TEMPLATES
 from .registry import process_key, service_url
@@ -147,11 +147,11 @@ class CandelaService(Service):
             if asynchronous:
                 # The document must exist before the client learns its address.
                 response._update_status(WPS_STATUS.ACCEPTED, "Accepted, waiting for a worker", 0, clean=False)
-            self.store.submit(process_key(process), save_request(wps_request, raw_inputs, folder),
+            self.store.submit(process_key(process), save_request(wps_request, raw_inputs, upload_folder(job_id)),
                               mode="async" if asynchronous else "sync", protocol=protocol, max_queued=max_queued,
                               job_id=job_id)
         except BaseException as error:
-            shutil.rmtree(folder, ignore_errors=True)
+            remove_work(job_id)
             status_document(job_id).unlink(missing_ok=True)
             if isinstance(error, QueueFull):
                 raise ServerBusy(f"The job queue is full ({error}). Please try later.") from None

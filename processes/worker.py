@@ -29,8 +29,8 @@ from candela.jobs.store import FAILED, SUCCESSFUL
 
 from . import config
 from .registry import load_process
-from .jobfiles import job_folder, output_folder, status_document
-from .jobrequests import final_state, load_request, prepare
+from .jobfiles import job_folder, output_folder, remove_work, status_document, upload_folder
+from .jobrequests import MissingUpload, final_state, load_request, prepare
 from .recording import provenance, record_job
 from .service import CandelaService, JobResponse
 from .statusdoc import mark_failed
@@ -80,14 +80,14 @@ def offer_to_the_oom_killer():
         pass
 
 
-def restore_request(saved, folder):
+def restore_request(saved, uploads):
     request = WPSRequest()
     request.operation = "execute"
     for key in ("version", "language", "identifier", "store_execute", "status", "lineage", "outputs", "raw",
                 "default_mimetype"):
         setattr(request, key, saved[key])
     request.http_request = SimpleNamespace(accept_mimetypes=parse_accept_header(saved["accept"], MIMEAccept))
-    request.inputs = load_request(saved, folder)
+    request.inputs = load_request(saved, uploads)
     return request
 
 
@@ -99,7 +99,14 @@ def run_job(store, job):
     service = CandelaService([process], store=store, executor=None)
     process = prepare(process, job_id, folder)
     Path(process.workdir).mkdir(parents=True, exist_ok=True)
-    wps_request = restore_request(job["request"], folder)
+    try:
+        wps_request = restore_request(job["request"], upload_folder(job_id))
+    except MissingUpload as error:  # no request to answer with: the job ends failed, saying why
+        LOGGER.error("Job %s: %s", job_id, error)
+        store.finish(job_id, FAILED, str(error), attempt=attempt)
+        if job["mode"] == "async":
+            mark_failed(status_document(job_id), str(error))
+        return FAILED
     response = JobResponse(wps_request, uuid=job_id, process=process)
     response.store_status_file = job["mode"] == "async"
     response.job_store, response.attempt = store, attempt
@@ -131,7 +138,7 @@ def run_job(store, job):
             mark_failed(status_document(job_id), ended["message"])
         status = ended["status"] if ended else status
     if configuration.get_config_value("server", "cleantempdir"):
-        shutil.rmtree(folder, ignore_errors=True)
+        remove_work(job_id)
     return status
 
 

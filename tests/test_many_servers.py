@@ -68,12 +68,14 @@ def gunicorn_with_test_processes(port):
 @pytest.fixture(scope="module")
 def everyone(tmp_path_factory, database):
     """Two development servers (A, B) and a gunicorn with 2 workers (C), each with its own
-    configuration and work folder, on one job database and one output folder."""
+    configuration and work folder, on one job database, one output folder and one folder of
+    uploads (``[candela] uploads``, as several hosts need)."""
     outputs = tmp_path_factory.mktemp("shared-outputs")
+    uploads = tmp_path_factory.mktemp("shared-uploads")
     live = []
     for name, command in (("a", None), ("b", None), ("c", gunicorn_with_test_processes)):
         root = tmp_path_factory.mktemp(f"server-{name}")
-        options = dict(outputpath=outputs, parallelprocesses=SLOTS, maxprocesses=50)
+        options = dict(outputpath=outputs, parallelprocesses=SLOTS, maxprocesses=50, candela={"uploads": uploads})
         server = LiveServer(root, command=command, **options) if command else LiveServer(root, **options)
         live.append(on_database(server, database))
     store = live[0].store
@@ -265,9 +267,9 @@ def test_a_server_stopped_with_jobs_loses_none_and_serves_them_once_restarted(ev
     assert set(running + queued) <= {job["jobID"] for job in listed["jobs"]}
 
 
-@pytest.mark.xfail(strict=True, reason="uploads are kept in the accepting server's [server] workdir, which another "
-                                       "host cannot read: the worker there dies of FileNotFoundError (issue 12)")
 def test_a_job_with_an_uploaded_input_runs_on_a_server_that_did_not_accept_it(everyone):
+    """Uploads wait in the shared ``[candela] uploads`` folder, not in the accepting server's
+    work folder, which another host cannot read."""
     a, b, c = everyone
     blockers = [submit_wps(b, 60) for _ in range(SLOTS)]
     for job_id in blockers:
