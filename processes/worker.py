@@ -29,6 +29,7 @@ from candela.jobs.store import FAILED, SUCCESSFUL
 
 from . import config
 from .registry import load_process
+from .jobcontrol import job_ended
 from .jobfiles import job_folder, output_folder, remove_work, status_document, upload_folder
 from .jobrequests import MissingUpload, final_state, load_request, prepare
 from .recording import provenance, record_job
@@ -103,9 +104,8 @@ def run_job(store, job):
         wps_request = restore_request(job["request"], upload_folder(job_id))
     except MissingUpload as error:  # no request to answer with: the job ends failed, saying why
         LOGGER.error("Job %s: %s", job_id, error)
-        store.finish(job_id, FAILED, str(error), attempt=attempt)
-        if job["mode"] == "async":
-            mark_failed(status_document(job_id), str(error))
+        if store.finish(job_id, FAILED, str(error), attempt=attempt):
+            job_ended(job, str(error))  # its status document and folders, as for any job ended unrun
         return FAILED
     response = JobResponse(wps_request, uuid=job_id, process=process)
     response.store_status_file = job["mode"] == "async"
