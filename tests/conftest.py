@@ -8,6 +8,7 @@ import pytest
 
 from candela.datasets.synthetic_s2 import write_product
 from helpers.config import write_config
+from helpers.engines import local_cluster
 from helpers.live import LiveServer, serve
 from helpers.paths import ROOT, shared_path
 from helpers.rasters import landscape, paste, second_date, write_optical
@@ -121,3 +122,11 @@ def live(tmp_path_factory):
     data.mkdir()
     with LiveServer(root, command=serve(ROOT / "wsgi.py"), data_roots=[data]) as server:
         yield server.base, data
+
+
+@pytest.fixture(scope="module")
+def dask_cluster():
+    """A real local Dask cluster of two worker processes and its client: ``(cluster, client)``
+    (skips without distributed)."""
+    with local_cluster() as running:
+        yield running

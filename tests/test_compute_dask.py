@@ -7,21 +7,17 @@ which ChangeDetect reaches by its address. TensorFlow never runs in this process
 ``autoencoder`` one runs in forked children (the workers are spawned, fresh processes).
 """
 
-import logging
 import os
-from importlib.util import find_spec
 
 import numpy as np
 import pytest
 import rasterio
 
 from candela.change import changedetect
-from candela.compute import DaskEngine, SerialEngine
+from candela.compute import DaskEngine
+from helpers.engines import InlineRemote, needs_distributed
 from helpers.isolated import run_isolated
 from helpers.rasters import landscape, paste, second_date, write_optical
-
-needs_distributed = pytest.mark.skipif(find_spec("distributed") is None,
-                                       reason="distributed (Dask's cluster scheduler) is not installed")
 
 WINDOW = 48
 SHAPE = (130, 150)  # 3 x 4 = 12 windows of 48
@@ -34,17 +30,6 @@ def pair(tmp_path_factory):
     after = paste(second_date(before), slice(30, 60), slice(40, 80))
     after[:, :10, :16] = np.nan  # nodata across a window border
     return write_optical(folder / "before.tif", before), write_optical(folder / "after.tif", after)
-
-
-@pytest.fixture(scope="module")
-def cluster():
-    if find_spec("distributed") is None:
-        pytest.skip("distributed (Dask's cluster scheduler) is not installed")
-    import distributed
-
-    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0",
-                                  silence_logs=logging.ERROR) as local, distributed.Client(local) as client:
-        yield local, client
 
 
 def _run(pair, destination, engine=None, **options):
@@ -84,15 +69,9 @@ def _window_progress(calls):
     assert calls[-1][0] == pytest.approx(1.0)
 
 
-class _InlineRemote(SerialEngine):
-    """Runs the self-contained window tasks here: the task function without a cluster."""
-
-    remote = True
-
-
 def test_window_tasks_reopening_the_rasters_give_the_serial_map(pair, tmp_path):
     serial = _run(pair, tmp_path / "serial.tif", method="raw", target="vegetation_loss")
-    tasks = _run(pair, tmp_path / "tasks.tif", _InlineRemote(), method="raw", target="vegetation_loss")
+    tasks = _run(pair, tmp_path / "tasks.tif", InlineRemote(), method="raw", target="vegetation_loss")
     _same(serial, tasks)
     np.testing.assert_array_equal(tasks[0], serial[0])
     _window_progress(serial[3])
@@ -100,10 +79,10 @@ def test_window_tasks_reopening_the_rasters_give_the_serial_map(pair, tmp_path):
 
 
 @needs_distributed
-def test_raw_windows_on_a_local_cluster(pair, tmp_path, cluster):
+def test_raw_windows_on_a_local_cluster(pair, tmp_path, dask_cluster):
     import distributed
 
-    local, client = cluster
+    local, client = dask_cluster
     serial = _run(pair, tmp_path / "serial.tif", method="raw", target="vegetation_loss")
     with distributed.get_task_stream(client) as stream:
         dask = _on_cluster(pair, tmp_path / "dask.tif", local.scheduler_address, method="raw",
@@ -118,10 +97,10 @@ def test_raw_windows_on_a_local_cluster(pair, tmp_path, cluster):
 
 
 @needs_distributed
-def test_autoencoder_windows_on_a_local_cluster(pair, tmp_path, cluster):
+def test_autoencoder_windows_on_a_local_cluster(pair, tmp_path, dask_cluster):
     import distributed
 
-    local, client = cluster
+    local, client = dask_cluster
     serial = run_isolated(_run, pair, tmp_path / "serial.tif")
     with distributed.get_task_stream(client) as stream:
         dask = run_isolated(_on_cluster, pair, tmp_path / "dask.tif", local.scheduler_address)
@@ -137,8 +116,8 @@ def test_autoencoder_windows_on_a_local_cluster(pair, tmp_path, cluster):
 
 
 @needs_distributed
-def test_tasks_in_flight_are_bounded(cluster):
-    local, client = cluster
+def test_tasks_in_flight_are_bounded(dask_cluster):
+    local, client = dask_cluster
     consumed = []
 
     def items():
@@ -165,7 +144,7 @@ def _inverse(n):
     return 1 / (n - 2)
 
 
-def test_changedetect_through_wps_runs_its_windows_on_the_configured_cluster(pair, tmp_path, cluster, wps,
+def test_changedetect_through_wps_runs_its_windows_on_the_configured_cluster(pair, tmp_path, dask_cluster, wps,
                                                                              candela_settings, data_root,
                                                                              server_root):
     import shutil
@@ -175,7 +154,7 @@ def test_changedetect_through_wps_runs_its_windows_on_the_configured_cluster(pai
     from helpers.schemas import assert_valid
     from helpers.wps import NS, exception_text, execute_xml, output_path, outputs_of, post
 
-    local, client = cluster
+    local, client = dask_cluster
     folder = data_root / "dask-pair"
     folder.mkdir(exist_ok=True)
     for path in pair:

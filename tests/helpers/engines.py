@@ -1,0 +1,43 @@
+"""Engines for the compute tests: a real local Dask cluster, and the window tasks run here."""
+
+import logging
+from contextlib import contextmanager
+from importlib.util import find_spec
+
+import pytest
+
+from candela.compute import DaskEngine, SerialEngine
+
+needs_distributed = pytest.mark.skipif(find_spec("distributed") is None,
+                                       reason="distributed (Dask's cluster scheduler) is not installed")
+
+
+@contextmanager
+def local_cluster():
+    """A real ``distributed.LocalCluster`` of two worker processes (one thread each) and its
+    client: yields ``(cluster, client)``. Skips the test when distributed is not installed."""
+    if find_spec("distributed") is None:
+        pytest.skip("distributed (Dask's cluster scheduler) is not installed")
+    import distributed
+
+    with distributed.LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=":0",
+                                  silence_logs=logging.ERROR) as cluster, distributed.Client(cluster) as client:
+        yield cluster, client
+
+
+class InlineRemote(SerialEngine):
+    """Runs the self-contained (remote) window tasks here: the task functions without a cluster,
+    so a test sees that a task re-opening its inputs by path computes what the serial pass does."""
+
+    remote = True
+
+
+def tasks_named(stream, name):
+    """The tasks of a ``distributed.get_task_stream`` whose key names ``name`` (a function)."""
+    return [task for task in stream.data if name in str(task["key"])]
+
+
+def on_cluster(address, function, *args, **options):
+    """``function(*args, engine=a DaskEngine on address, **options)``, the engine closed after."""
+    with DaskEngine(address) as engine:
+        return function(*args, engine=engine, **options)
