@@ -1,12 +1,16 @@
-"""Load: 200 WPS requests from 20 concurrent clients, on the dev server and on gunicorn.
+"""Load: 200 requests from 20 concurrent clients, WPS and OGC API, on the dev server and on gunicorn.
 
-A mix of GetCapabilities/DescribeProcess, synchronous ExtractInfo and Jpeg2Tiff, and
-asynchronous Jpeg2Tiff, against a server with the shipped job settings (2 parallel jobs, a
-queue of 20). With ``--kills``, job workers are SIGKILLed mid-run, and so is the server (dev
-server: killed and restarted; gunicorn: one of its workers). Checked afterwards from the job
-store and the status documents on disk: no accepted job is lost or left unfinished, every
-status document is a final, well-formed WPS document, and every ServerBusy came while the
-queue was full. Latency percentiles per kind of request. Run by hand:
+A mix, in equal parts, of WPS DescribeProcess, synchronous ExtractInfo and Jpeg2Tiff over WPS,
+asynchronous Jpeg2Tiff over WPS, and synchronous and asynchronous Jpeg2Tiff over OGC API -
+Processes, against a server with the shipped job settings (2 parallel jobs, a queue of 20).
+With ``--kills``, job workers are SIGKILLed mid-run, and so is the server (dev server: killed and
+restarted; gunicorn: one of its workers). Every response is validated as it comes (WPS against
+the WPS 1.0.0 XSD, OGC API against the standard's JSON schemas, both from ../shared/ogc-schemas;
+without them only parsed), and so is every status document an asynchronous client polls.
+Checked afterwards from the job store and the status documents on disk: no accepted job is
+lost or left unfinished, every job's WPS status document is final and valid, no answer was a
+server error, and every ServerBusy came while the queue was full. Latency percentiles per kind
+of request. Run by hand:
 
     .venv/bin/python benchmarks/bench_load.py [--server dev|gunicorn|both] [--kills] [--no-docs]
 """
@@ -33,63 +37,148 @@ sys.path[:0] = [str(ROOT / "tests"), str(ROOT)]
 from bench_jpeg2tiff import environment, write_docs  # noqa: E402
 from candela.jobs import FINAL  # noqa: E402
 from candela.datasets.synthetic_s2 import write_product  # noqa: E402
+from helpers import jsonschemas, schemas  # noqa: E402
 from helpers.live import LiveServer, gunicorn, serve  # noqa: E402
 from helpers.wps import NS, execute_xml  # noqa: E402
 
 REQUESTS, CLIENTS, QUEUE = 200, 20, 20
-KINDS = ("describe", "extractinfo-sync", "jpeg2tiff-sync", "jpeg2tiff-async")
+KINDS = ("wps-describe", "wps-extractinfo-sync", "wps-jpeg2tiff-sync", "wps-jpeg2tiff-async",
+         "ogcapi-jpeg2tiff-sync", "ogcapi-jpeg2tiff-async")
+BANDS, RESOLUTION = "B02,B03", 60
+
+
+class Invalid(Exception):
+    """A response that is not what the protocol says (schema-invalid, a server error)."""
+
+
+def wps_document(content):
+    """The parsed WPS document, validated (WPS 1.0.0 or an OWS exception report)."""
+    try:
+        return schemas.assert_valid(content)
+    except (AssertionError, etree.XMLSyntaxError) as error:
+        raise Invalid(f"WPS: {error}"[:300]) from None
+
+
+def ogc_document(response, schema):
+    """The JSON of an OGC API response, validated against ``schema``."""
+    try:
+        return jsonschemas.assert_valid(response.json(), schema)
+    except (AssertionError, ValueError) as error:
+        raise Invalid(f"OGC API {schema}: {error}"[:300]) from None
+
+
+def send(server, kind, product):
+    """Send the request of ``kind``; return the response, retrying while the server restarts."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if kind == "wps-describe":
+                return requests.get(f"{server.wps}?service=WPS&version=1.0.0&request=DescribeProcess"
+                                    "&identifier=all", timeout=600)
+            if kind == "wps-extractinfo-sync":
+                return server.post(execute_xml("ExtractInfo", [("images_ref", product.name)],
+                                               outputs=[("pairs", False)]), timeout=600)
+            if kind.startswith("wps-"):
+                inputs = [("product_ref", product.name), ("bands", BANDS), ("resolution", str(RESOLUTION))]
+                return server.post(execute_xml("Jpeg2Tiff", inputs, outputs=[("image", True)],
+                                               status=kind.endswith("async")), timeout=600)
+            body = {"inputs": {"product": {"href": product.as_uri()}, "bands": BANDS, "resolution": RESOLUTION},
+                    "outputs": {"image": {"transmissionMode": "reference"}}}
+            return requests.post(f"{server.base}/ogcapi/processes/Jpeg2Tiff/execution", json=body, timeout=600,
+                                 headers={"Prefer": "respond-async"} if kind.endswith("async") else {})
+        except requests.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def request(server, kind, product):
     """Send one request; return (outcome, job id or None, seconds)."""
-    inputs = [("product_ref", product), ("bands", "B02,B03"), ("resolution", "60")]
     started = time.monotonic()
-    deadline = started + 60
-    while True:  # a client retries while the server restarts
-        try:
-            if kind == "describe":
-                response = requests.get(f"{server.wps}?service=WPS&version=1.0.0&request=DescribeProcess"
-                                        "&identifier=all", timeout=600)
-            elif kind == "extractinfo-sync":
-                response = server.post(execute_xml("ExtractInfo", [("images_ref", product)],
-                                                   outputs=[("pairs", False)]), timeout=600)
-            else:
-                response = server.post(execute_xml("Jpeg2Tiff", inputs, outputs=[("image", True)],
-                                                   status=kind.endswith("async")), timeout=600)
-            break
-        except requests.ConnectionError:
-            if time.monotonic() > deadline:
-                return "unreachable", None, time.monotonic() - started
-            time.sleep(0.2)
-    seconds = time.monotonic() - started
-    doc = etree.fromstring(response.content)
+    try:
+        response = send(server, kind, product)
+    except requests.ConnectionError:
+        return "unreachable", None, time.monotonic() - started
+    try:
+        if response.status_code >= 500 and response.status_code != 503:
+            raise Invalid(f"HTTP {response.status_code}: {response.text[:200]}")
+        if kind.startswith("ogcapi-"):
+            outcome, job_id = _ogcapi_answer(response, kind)
+        else:
+            outcome, job_id = _wps_answer(response, kind)
+    except Invalid as error:
+        print(f"invalid answer to {kind}: {error}", flush=True)
+        return "invalid", None, time.monotonic() - started
+    return outcome, job_id, time.monotonic() - started
+
+
+def _busy(text):
+    """'busy' when a ServerBusy came while the queue was full, else 'busy-early'."""
+    waiting = int(re.search(r"(\d+) jobs are waiting", text).group(1))
+    return "busy" if waiting >= QUEUE else "busy-early"
+
+
+def _wps_answer(response, kind):
+    doc = wps_document(response.content)
     busy = doc.xpath("//ows:Exception[@exceptionCode='ServerBusy']//ows:ExceptionText/text()", namespaces=NS)
     if busy:
-        waiting = int(re.search(r"(\d+) jobs are waiting", busy[0]).group(1))
-        return ("busy" if waiting >= QUEUE else "busy-early"), None, seconds
+        return _busy(busy[0]), None
     location = doc.get("statusLocation")
     if location:  # a client like OWSLib's monitorExecution: poll until the end
-        final = poll(location)
-        return f"async-{final}", location.rsplit("/", 1)[1][:-4], time.monotonic() - started
-    if kind == "describe":
-        return ("ok" if response.ok else "error"), None, seconds
+        return f"async-{poll_wps(location)}", location.rsplit("/", 1)[1][:-4]
+    if kind == "wps-describe":
+        return ("ok" if response.ok else "error"), None
     failed = doc.xpath("//wps:ProcessFailed", namespaces=NS)
-    return ("failed" if failed else "ok" if doc.xpath("//wps:ProcessSucceeded", namespaces=NS) else "error"), \
-        None, seconds
+    return ("failed" if failed else "ok" if doc.xpath("//wps:ProcessSucceeded", namespaces=NS) else "error"), None
 
 
-def poll(location, every=0.5, timeout=900):
-    """Poll a status document until it is final; 'succeeded', 'failed' or 'lost'."""
+def _ogcapi_answer(response, kind):
+    if response.status_code == 503:
+        return _busy(ogc_document(response, "exception")["description"]), None
+    if kind.endswith("async"):
+        if response.status_code != 201:
+            raise Invalid(f"async execute answered {response.status_code}: {response.text[:200]}")
+        job_id = ogc_document(response, "statusInfo")["jobID"]
+        return f"async-{poll_ogcapi(response.headers['Location'])}", job_id
+    if response.status_code != 200:
+        return "failed", None
+    ogc_document(response, "results")
+    return "ok", None
+def poll_wps(location, every=0.5, timeout=900):
+    """Poll a WPS status document, validating each, until it is final: 'succeeded', 'failed' or 'lost'."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         time.sleep(every)
         try:
-            doc = etree.fromstring(requests.get(location, timeout=30).content)
-        except (requests.ConnectionError, etree.XMLSyntaxError):
+            response = requests.get(location, timeout=30)
+        except requests.ConnectionError:
             continue  # the server is restarting
+        if response.status_code != 200:
+            raise Invalid(f"status document {location}: HTTP {response.status_code}")
+        doc = wps_document(response.content)
         if doc.xpath("//wps:ProcessSucceeded", namespaces=NS):
             return "succeeded"
         if doc.xpath("//wps:ProcessFailed", namespaces=NS):
+            return "failed"
+    return "lost"
+
+
+def poll_ogcapi(location, every=0.5, timeout=900):
+    """Poll an OGC API job, validating each statusInfo (and the results), until it is final."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(every)
+        try:
+            response = requests.get(location, timeout=30)
+        except requests.ConnectionError:
+            continue
+        if response.status_code != 200:
+            raise Invalid(f"job {location}: HTTP {response.status_code}")
+        status = ogc_document(response, "statusInfo")["status"]
+        if status == "successful":
+            ogc_document(requests.get(f"{location}/results", timeout=30), "results")
+            return "succeeded"
+        if status in ("failed", "dismissed"):
             return "failed"
     return "lost"
 
@@ -140,7 +229,7 @@ def run(kind, kills):
     root = Path(tempfile.mkdtemp(prefix=f"load-{kind}-"))
     (root / "data").mkdir()
     product = write_product(root / "data", level="L2A", size_10m=240, zipped=True,
-                            sensing_time=datetime(2022, 3, 4, 11, 0, tzinfo=timezone.utc)).name
+                            sensing_time=datetime(2022, 3, 4, 11, 0, tzinfo=timezone.utc))
     command = gunicorn if kind == "gunicorn" else serve(ROOT / "wsgi.py")
     server = LiveServer(root, command=command, data_roots=[root / "data"], maxprocesses=QUEUE).start()
     random.seed(0)
@@ -182,59 +271,73 @@ def run(kind, kills):
 
 
 def _final_document(path):
+    """Whether the WPS status document at ``path`` is valid and final."""
     try:
-        doc = etree.parse(str(path))
-    except (OSError, etree.XMLSyntaxError):
+        doc = wps_document(Path(path).read_bytes())
+    except (OSError, Invalid):
         return False
     return bool(doc.xpath("//wps:ProcessSucceeded|//wps:ProcessFailed", namespaces=NS))
 
 
 def section(results):
+    validated = "validated against the official schemas" if schemas.SCHEMAS.is_dir() else \
+        "parsed only (no ../shared/ogc-schemas)"
     lines = [
         "## Load: 200 requests from 20 clients", "",
         f"{date.today().isoformat()}: {environment()}.", "",
-        f"`benchmarks/bench_load.py`: {REQUESTS} WPS requests from {CLIENTS} concurrent clients, a quarter each "
-        "of DescribeProcess (all), synchronous ExtractInfo, synchronous Jpeg2Tiff and asynchronous Jpeg2Tiff "
-        f"(a 240 px L2A product, 2 bands at 60 m), on a server with 2 parallel jobs and a queue of {QUEUE}. "
-        "Every job runs in a fresh worker process. \"kills\": job workers SIGKILLed mid-run, and the server "
-        "(dev server, then restarted) or one gunicorn worker (2 workers, gevent).", "",
-        "| server | kills | requests | ServerBusy answers (queue full) | sync failed | async succeeded / failed "
-        "| jobs | unfinished | lost | job status | status documents final | wall (s) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
+        f"`benchmarks/bench_load.py`: {REQUESTS} requests from {CLIENTS} concurrent clients, a sixth each of WPS "
+        "DescribeProcess (all), WPS synchronous ExtractInfo, WPS synchronous and asynchronous Jpeg2Tiff, and OGC API "
+        f"synchronous and asynchronous Jpeg2Tiff (a 240 px L2A product, {BANDS} at {RESOLUTION} m), on a server with "
+        f"2 parallel jobs and a queue of {QUEUE}. Every job runs in a fresh worker process. Every answer and every "
+        f"status document polled is {validated} (WPS 1.0.0 XSD; OGC API statusInfo, results, exception). "
+        "\"kills\": job workers SIGKILLed mid-run, and the server (dev server, then restarted) or one gunicorn "
+        "worker (2 workers, gevent).", "",
+        "| server | kills | requests | ServerBusy (queue full) | invalid answers | sync failed "
+        "| async succeeded / failed | jobs | unfinished | lost | job status | status documents final and valid "
+        "| wall (s) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
     ]
     for r in results:
         o = r["outcomes"]
         lines.append(
             f"| {r['server']} | {len(r['kills'])} | {REQUESTS} | {o.get('busy', 0)} (early: "
-            f"{o.get('busy-early', 0)}) | {o.get('failed', 0)} | {o.get('async-succeeded', 0)} / "
-            f"{o.get('async-failed', 0) + o.get('async-lost', 0)} | {r['jobs']} | {r['unfinished']} | {r['lost']} | "
+            f"{o.get('busy-early', 0)}) | {o.get('invalid', 0) + o.get('error', 0)} | {o.get('failed', 0)} | "
+            f"{o.get('async-succeeded', 0)} / {o.get('async-failed', 0) + o.get('async-lost', 0)} | {r['jobs']} | "
+            f"{r['unfinished']} | {r['lost']} | "
             + ", ".join(f"{k} {v}" for k, v in sorted(r["job_status"].items()))
             + f" | {r['documents'] - r['bad_documents']}/{r['documents']} | {r['drained']:.0f} |")
-    lines += ["", "Latency (s), p50 / p90 / p99 / max: of the answer; for async Jpeg2Tiff, from the request to "
-              "the final status document, polled every 0.5 s as OWSLib does:", "",
+    lines += ["", "Latency (s), p50 / p90 / p99 / max: of the answer; for asynchronous jobs, from the request to the "
+              "final status (WPS status document or OGC API job), polled every 0.5 s as OWSLib does:", "",
               "| server | kills | " + " | ".join(KINDS) + " |", "|---|---|" + "---|" * len(KINDS)]
     for r in results:
         lines.append(f"| {r['server']} | {len(r['kills'])} | "
                      + " | ".join(" / ".join(r["latency"][k]) for k in KINDS) + " |")
-    lines += ["", "Kills: " + "; ".join(f"{r['server']}: {', '.join(r['kills'])}" for r in results if r["kills"]),
-              "", "Each client sends its next request once the last one has ended (an async job: once its "
-              "status document is final), as 20 users would; told ServerBusy, it asks again a second later. Synchronous and asynchronous jobs share one "
-              "queue, so latency is mostly waiting for one of the 2 job slots; a job takes about 1 s, "
-              "most of it starting a fresh worker process. ServerBusy would come only while the queue holds "
-              f"{QUEUE} waiting jobs (\"early\" counts any before that). A SIGKILLed worker's job, and a "
-              "synchronous request cut by the server's own SIGKILL, end failed; none is left unfinished. "
-              "With kills there are more jobs than requests: a client whose synchronous request was cut "
-              "sends it again, and the job the first one started still runs to its end.", ""]
+    killed = "; ".join(f"{r['server']}: {', '.join(r['kills'])}" for r in results if r["kills"])
+    lines += ["", f"Kills: {killed}" if killed else "No kills in this run.",
+              "", "Each client sends its next request once the last one has ended (an async job: once it is "
+              "final), as 20 users would; told ServerBusy (WPS exception, OGC API 503), it asks again a second "
+              "later. Synchronous and asynchronous jobs of both protocols share one queue, so latency is mostly "
+              "waiting for one of the 2 job slots; a job takes about 1 s, most of it starting a fresh worker "
+              f"process. ServerBusy should come only while the queue holds {QUEUE} waiting jobs (\"early\" counts "
+              "any before that). \"invalid answers\" counts schema-invalid answers and server errors (HTTP 5xx "
+              "other than ServerBusy's 503). A SIGKILLed worker's job, and a synchronous request cut by the "
+              "server's own SIGKILL, end failed; none is left unfinished. With kills there are more jobs than "
+              "requests: a client whose synchronous request was cut sends it again, and the job the first one "
+              "started still runs to its end.", ""]
     return "\n".join(lines)
 
 
 def main():
+    global REQUESTS
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--server", choices=("dev", "gunicorn", "both"), default="both")
     parser.add_argument("--kills", action="store_true", help="also run with SIGKILLs mid-run")
     parser.add_argument("--no-docs", action="store_true", help="do not update docs/benchmarks.md")
+    parser.add_argument("--requests", type=int, default=REQUESTS, help="a shorter run to try it (implies --no-docs)")
     args = parser.parse_args()
     servers = ("dev", "gunicorn") if args.server == "both" else (args.server,)
+    if args.requests != REQUESTS:
+        REQUESTS, args.no_docs = args.requests, True
     results = []
     for kind in servers:
         for kills in (False, True) if args.kills else (False,):
