@@ -339,3 +339,47 @@ def test_monitor_command_serves_metrics_and_stops_on_sigterm(tmp_path):
             process.kill()
         process.communicate()
     assert (tmp_path / "state.json").is_file()
+
+
+def _sleep_a_second(n):
+    import time
+
+    time.sleep(1)
+    return n
+
+
+def test_a_step_scales_to_the_workers_a_real_dask_scheduler_wants(store, tmp_path, dask_cluster):
+    local, client = dask_cluster
+    monitor = Monitor(POLICY, DryRun(), store, tmp_path / "state.json", clock=Clock(),
+                      dask_address=local.scheduler_address)
+    futures = client.map(_sleep_a_second, range(100), pure=False)
+    try:
+        wanted = 0
+        for _ in range(50):  # the scheduler sizes its target once it has seen the tasks
+            wanted = readings.dask_wanted(local.scheduler_address)
+            if wanted and wanted > 2:
+                break
+        assert wanted > 2, wanted
+        decision, done = monitor.step()
+    finally:
+        client.cancel(futures)
+    # No job in the store: the scheduler's wish alone raised the count (rate-limited to +4).
+    assert decision.workers == 5 and "the Dask scheduler wants" in done["reasons"][0], done
+    values = samples(monitor.metrics.registry.collect())
+    assert values[("candela_monitor_dask_wanted_workers", ())] > 2
+    assert values[("candela_monitor_metrics_missing", (("source", "dask"),))] == 0
+
+
+def test_an_unreachable_dask_scheduler_stops_scaling_down_only(store, tmp_path):
+    clock = Clock()
+    state = tmp_path / "state.json"
+    state.write_text(State(6, changed_at=0.0).to_json())
+    monitor = Monitor(POLICY, DryRun(), store, state, clock=clock, dask_address="tcp://127.0.0.1:1")
+    decision, done = monitor.step()
+    assert decision.workers == 6 and "not scaling down" in " ".join(done["reasons"]), done
+    submit(store, 20)
+    clock.now += 30
+    decision, _ = monitor.step()
+    assert decision.workers == 10, "the jobs still scale it up"
+    values = samples(monitor.metrics.registry.collect())
+    assert values[("candela_monitor_metrics_missing", (("source", "dask"),))] == 1

@@ -25,6 +25,10 @@ def run(policy, state, loads, step=30.0):
     (8, Load(2, 0, busy_workers=3), 8, "stabilising"),  # down waits for the window
     (2, Load(0, 2, busy_workers=4), 4, "busy"),  # never fewer than the busy workers
     (4, None, 4, "metrics missing"),
+    (2, Load(2, 0, dask_wanted=7), 6, "the Dask scheduler wants 7"),  # the higher proposal, rate-limited
+    (5, Load(18, 0, dask_wanted=3), 9, "18 jobs"),  # the jobs' proposal is the higher one
+    (6, Load(0, 0, dask_missing=True), 6, "not scaling down"),  # a metric unread holds the count
+    (2, Load(12, 0, dask_missing=True), 6, "12 jobs"),  # ... but not a rise the others want
 ])
 def test_one_decision(workers, load, expected, reason):
     decision, _ = decide(POLICY, State(workers, wishes=((0.0, workers),)), load, 10.0)
@@ -76,3 +80,10 @@ def test_bad_policies_are_refused():
         Policy(min_workers=5, max_workers=2)
     with pytest.raises(ValueError):
         Policy(target=0)
+
+
+def test_dask_wanted_workers_scale_down_through_the_window_like_the_jobs():
+    """The scheduler wants 8, then 1: the count follows it down only after the window."""
+    loads = [Load(0, 0, dask_wanted=8)] * 2 + [Load(0, 0, dask_wanted=1)] * 14
+    counts, _ = run(POLICY, State(8, wishes=((0.0, 8),)), loads)
+    assert counts[:11] == [8] * 11 and counts[11:] == [1] * 5  # last wish of 8 at 30 s: down at 330 s

@@ -16,6 +16,9 @@ saved by the monitor and survive its restart.
 - **Down slowly.** The applied wish is the highest of the last ``stabilisation`` seconds (HPA's
   scale-down stabilisation window), and nothing goes down within ``cooldown`` seconds of the
   last change: a load that flaps does not flap the cluster.
+- **Several metrics.** With a Dask scheduler read too, its adaptive target (the workers its
+  tasks want) is a second proposal, and the higher one wins, as HPA does with several metrics.
+  When that reading is missing, the jobs may still scale the cluster up, never down (HPA too).
 - **Holding.** With metrics missing (the store unreachable), the count stays as it is.
 """
 
@@ -47,11 +50,15 @@ class Policy:
 
 @dataclass(frozen=True)
 class Load:
-    """What was measured: jobs waiting and running, and workers busy with a job."""
+    """What was measured: jobs waiting and running, workers busy with a job, and the workers a
+    Dask scheduler wants (None: no scheduler read; ``dask_missing``: one was to be read, and
+    could not be)."""
 
     accepted: int
     running: int
     busy_workers: int = 0
+    dask_wanted: int = None
+    dask_missing: bool = False
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,15 @@ class Decision:
 
 
 def raw_wish(policy, state, load):
+    """The highest proposal of the metrics, and why: the jobs' (:func:`jobs_wish`) and the Dask
+    scheduler's wanted workers when read."""
+    wish, why = jobs_wish(policy, state, load)
+    if load.dask_wanted is not None and load.dask_wanted > wish:
+        return load.dask_wanted, f"the Dask scheduler wants {load.dask_wanted} workers ({why}: {wish})"
+    return wish, why
+
+
+def jobs_wish(policy, state, load):
     """HPA's ratio: ``ceil(load / target)``, or the current count within the tolerance."""
     demand = load.accepted + load.running
     if state.workers > 0 and abs(demand / (state.workers * policy.target) - 1) <= policy.tolerance + 1e-9:
@@ -99,6 +115,10 @@ def decide(policy, state, load, now):
         return Decision(state.workers, state.workers, ["metrics missing: holding"]), state
     wish, why = raw_wish(policy, state, load)
     reasons = [why]
+    if load.dask_missing and wish < state.workers:
+        # A metric unread might be the one that keeps the workers busy: no scaling down on the others.
+        reasons.append("the Dask scheduler's wanted workers missing: not scaling down")
+        wish = state.workers
     floor = max(policy.min_workers, load.busy_workers)
     if wish < load.busy_workers:
         reasons.append(f"{load.busy_workers} workers are busy")

@@ -150,6 +150,8 @@ class Monitor:
         load = readings.job_load(self.store)
         host = readings.host_load()
         dask = readings.dask_wanted(self.dask_address)
+        if load is not None and self.dask_address:
+            load = replace(load, dask_wanted=dask, dask_missing=dask is None)
         decision, next_state = decide(self.policy, self.state, load, now)
         try:
             done = self.scaler.apply(decision, load)
