@@ -2,6 +2,7 @@
 
 from candela.change import sar
 
+from .compute import engine_for_config
 from .declaration import RASTER, ZIP, FileInput, LiteralInput, Operation, Output, quicklook_output, raster_output
 from .recording import record_change_map
 
@@ -13,8 +14,9 @@ def run(job):
     options = {name: value for name in OPTIONS if (value := job.literal(name)) is not None}
     job.progress(0.0, f"Reading {len(images)} images")
     # A bad parameter names itself (its InputError's input); other problems are the images'.
-    with job.blame("images"):
-        result = sar.detect(images, job.workdir, progress=job.progress, max_pixels=job.max_pixels, **options)
+    with engine_for_config() as engine, job.blame("images"):
+        result = sar.detect(images, job.workdir, progress=job.progress, max_pixels=job.max_pixels, engine=engine,
+                            **options)
     for identifier in ("change_map", "change_mask", "change_date", "quicklook"):
         job.output_file(identifier, result[identifier])
     job.output_json("summary", result["summary"])

@@ -4,24 +4,33 @@ The tests themselves (omnibus, sequential, event) are in :mod:`candela.change.om
 ENL estimate in :mod:`candela.change.enl`, and the images are opened, dated and read on one
 grid by :mod:`candela.change.sarimages`. Speckle filtering is never applied: it would change
 the ENL the tests assume.
+
+The windows are tested on an engine (:mod:`candela.compute`): here, one after the other (the
+default), or as tasks on a Dask cluster, each of which opens the series again by path
+(:class:`WindowTask`); the same function tests every window either way, and the maps are
+written here, window after window.
 """
 
-from contextlib import ExitStack
+import functools
+from contextlib import ExitStack, closing
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import rasterio
 
+from ..compute import SerialEngine
 from ..errors import InputError
 from ..rasters.dating import format_time, parse_time
 from ..rasters.env import gdal_threads
 from ..rasters.geotiff import float_profile
+from ..rasters.grid import Grid
 from ..rasters.quicklook import Preview
 from ..rasters.reading import MAX_PIXELS, windows
 from .enl import estimate_enl
 from .omnibus import DEFAULT_ALPHA, mean_ratio_test, omnibus, omnibus_constants
-from .sarimages import BANDS, check_units, enl_samples, open_images, read_intensity
+from .sarimages import BANDS, check_units, enl_samples, open_images, read_intensity, reopen_images, sources
 
 #: ENL of Sentinel-1 IW GRDH products (ESA, "Sentinel-1 Product Definition", IW GRDH: 4.4).
 DEFAULT_ENL = 4.4
@@ -79,7 +88,7 @@ def parse_event(event_date):
 
 
 def detect(images, folder, *, alpha=DEFAULT_ALPHA, enl=DEFAULT_ENL, event_date=None, units="linear",
-           method="omnibus", window=WINDOW, progress=None, max_pixels=MAX_PIXELS):
+           method="omnibus", window=WINDOW, progress=None, max_pixels=MAX_PIXELS, engine=None):
     """Detect changes in a Sentinel-1 time series; write the maps into ``folder``.
 
     Parameters
@@ -108,6 +117,14 @@ def detect(images, folder, *, alpha=DEFAULT_ALPHA, enl=DEFAULT_ENL, event_date=N
     max_pixels : int
         Larger inputs (width x height x bands, for a product its measurements) are refused
         before any work.
+    engine : candela.compute.Engine, optional
+        Where the windows are tested (default: here, one after the other,
+        :class:`~candela.compute.SerialEngine`). A remote engine
+        (:class:`~candela.compute.DaskEngine`) tests each window as a task that opens the
+        images again by path (a product's: its calibrated GeoTIFF in ``folder``), so its
+        workers must read them there. Opening, calibrating, the units check and the ENL
+        estimate run here either way; the maps are written here, and ``progress`` moves on
+        with each finished window.
 
     Returns
     -------
@@ -143,8 +160,15 @@ def detect(images, folder, *, alpha=DEFAULT_ALPHA, enl=DEFAULT_ENL, event_date=N
                                  "give the ENL as a number", input="enl")
         paths = {name: folder / f"{name}.tif" for name in ("change_map", "change_mask", "change_date")}
         preview = Preview(grid)
-        counts = _write_maps(series, grid, paths, test, before, after, enl, alpha, units, window, preview,
-                             lambda done: report(calibrating + (0.95 - calibrating) * done, "testing for change"))
+        engine = engine or SerialEngine()
+        if engine.remote:
+            task = WindowTask(sources(series), grid, test, tuple(before), tuple(after), enl, alpha, units, max_pixels)
+            compute = functools.partial(tested_window, task)
+        else:
+            compute = functools.partial(_local_window, series, test, before, after, enl, alpha, units)
+        counts = _write_maps(series, grid, paths, test, before, after, enl, alpha, window, preview,
+                             lambda done: report(calibrating + (0.95 - calibrating) * done, "testing for change"),
+                             engine, compute)
     report(0.95, "writing the quicklook")
     quicklook = preview.write_png(folder / "quicklook.png")
     summary = _summary(series, grid, test, before, after, event, enl, enl_blocks, alpha, units, counts)
@@ -166,8 +190,9 @@ def _plan(series, event, method):
     return "omnibus", list(range(len(series))), []
 
 
-def _write_maps(series, grid, paths, test, before, after, enl, alpha, units, window, preview, progress):
-    """Test every window; write the three maps; return pixel counts for the summary."""
+def _write_maps(series, grid, paths, test, before, after, enl, alpha, window, preview, progress, engine, compute):
+    """Write the three maps of the windows tested by ``compute(block)`` on ``engine``, in order;
+    return pixel counts for the summary."""
     threads = gdal_threads()
     count = 1 if test == "omnibus" else 1 + len(BANDS)
     map_profile = float_profile(grid, count=count, blocksize=BLOCKSIZE)
@@ -185,21 +210,31 @@ def _write_maps(series, grid, paths, test, before, after, enl, alpha, units, win
         change_date.descriptions = ("first_change_index",)
         for out in (change_map, change_mask, change_date):
             out.update_tags(**tags)
-        for done, block in enumerate(blocks, start=1):
-            p, first, log_ratio, valid = _test_window(series, block, test, before, after, enl, alpha, units)
-            probability = np.where(valid, 1 - p, np.nan).astype(np.float32)
-            changed = valid & (p < alpha)
-            change_map.write(probability, 1, window=block)
-            preview.add(probability, block)
-            if log_ratio is not None:
-                change_map.write(np.where(valid, log_ratio, np.nan).astype(np.float32), [2, 3], window=block)
-            change_mask.write(np.where(valid, changed, NODATA_INDEX).astype(np.uint8), 1, window=block)
-            change_date.write(np.where(valid, first, NODATA_INDEX).astype(np.uint8), 1, window=block)
-            counts["valid"] += int(valid.sum())
-            counts["changed"] += int(changed.sum())
-            counts["first_change"] += np.bincount(first[changed], minlength=len(series) + 1)[: len(series) + 1]
-            progress(done / len(blocks))
+        # closing: a remote engine cancels the windows not yet collected when writing fails.
+        with closing(engine.map(compute, blocks)) as results:
+            for done, (block, tested) in enumerate(zip(blocks, results), start=1):
+                _write_window((change_map, change_mask, change_date), block, tested, alpha, preview, counts)
+                progress(done / len(blocks))
     return counts
+
+
+def _write_window(maps, block, tested, alpha, preview, counts):
+    """Write one window's test results (from :func:`_test_window`) into the three ``maps``, add
+    the probability to the preview and the pixels to ``counts``."""
+    change_map, change_mask, change_date = maps
+    p, first, log_ratio, valid = tested
+    probability = np.where(valid, 1 - p, np.nan).astype(np.float32)
+    changed = valid & (p < alpha)
+    change_map.write(probability, 1, window=block)
+    preview.add(probability, block)
+    if log_ratio is not None:
+        change_map.write(np.where(valid, log_ratio, np.nan).astype(np.float32), [2, 3], window=block)
+    change_mask.write(np.where(valid, changed, NODATA_INDEX).astype(np.uint8), 1, window=block)
+    change_date.write(np.where(valid, first, NODATA_INDEX).astype(np.uint8), 1, window=block)
+    counts["valid"] += int(valid.sum())
+    counts["changed"] += int(changed.sum())
+    dates = counts["first_change"].size
+    counts["first_change"] += np.bincount(first[changed], minlength=dates)[:dates]
 
 
 def _test_window(series, window, test, before, after, enl, alpha, units):
@@ -221,6 +256,37 @@ def _test_window(series, window, test, before, after, enl, alpha, units):
     p, log_ratio = mean_ratio_test(read(before), read(after), enl)
     first = np.where(p < alpha, after[0] + 1, 0).astype(np.uint8)
     return p, first, log_ratio, valid
+
+
+def _local_window(series, test, before, after, enl, alpha, units, block):
+    """A window's test over the series open here."""
+    return _test_window(series, block, test, before, after, enl, alpha, units)
+
+
+@dataclass(frozen=True)
+class WindowTask:
+    """What a window task needs to test its window on its own, in another process: the images
+    by path (:func:`~candela.change.sarimages.sources`, in time order), the grid, the test and
+    the images it compares, the ENL (given or estimated here), alpha and the units."""
+
+    images: tuple
+    grid: Grid
+    test: str
+    before: tuple
+    after: tuple
+    enl: float
+    alpha: float
+    units: str
+    max_pixels: int
+
+
+def tested_window(task, block):
+    """The test over ``block`` of the series of ``task`` (a :class:`WindowTask`), opened again
+    from its paths: what :func:`_test_window` computes over the series open here. Runs in a
+    Dask worker."""
+    with rasterio.Env(GDAL_CACHEMAX=CACHE_BYTES, GDAL_NUM_THREADS=gdal_threads()), ExitStack() as stack:
+        series = reopen_images(task.images, task.grid, stack, task.max_pixels)
+        return _test_window(series, block, task.test, task.before, task.after, task.enl, task.alpha, task.units)
 
 
 def _tags(series, test, before, after, enl, alpha):

@@ -2,8 +2,11 @@
 
 Images are read on the first image's grid; others are resampled by nearest neighbour, which
 keeps each pixel a single speckle sample (bilinear resampling would average neighbours and
-raise the ENL).
+raise the ENL). A window task in another process opens the series again by path
+(:func:`sources`, :func:`reopen_images`), on the same grid and the same way.
 """
+
+import os
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -34,7 +37,8 @@ UNITS_WINDOWS = 8
 
 @dataclass
 class Image:
-    """One input: what the user called it, its time, and (once open) its view on the grid."""
+    """One input: what the user called it, its time, and (once open) its view on the grid and
+    the path of the raster read (a product's: its calibrated GeoTIFF)."""
 
     name: str
     time: datetime
@@ -42,6 +46,7 @@ class Image:
     indexes: tuple = (1, 2)
     product: object = None
     view: object = None
+    path: Path = None
 
 
 def _named(name, error):
@@ -64,16 +69,37 @@ def open_images(images, stack, folder, progress, max_pixels):
     for number, image in enumerate(series):
         if image.product is not None:
             progress(number / len(series), f"calibrating {image.name}")
-            path = calibrate_product(image.name, image.product, Path(folder) / f"sigma0-{number + 1}.tif", grid)
-            image.dataset = stack.enter_context(open_raster(path, max_pixels=max_pixels))
+            image.path = calibrate_product(image.name, image.product, Path(folder) / f"sigma0-{number + 1}.tif",
+                                           grid)
+            image.dataset = stack.enter_context(open_raster(image.path, max_pixels=max_pixels))
             image.indexes = tuple(band_indexes(image.dataset, BANDS))
         if grid is None:
             grid = Grid.of(image.dataset)
-        try:
-            image.view = stack.enter_context(aligned(image.dataset, grid, Resampling.nearest))
-        except InputError as error:
-            raise _named(image.name, error) from None
+        _on_grid(image, grid, stack)
     return series, grid
+
+
+def _on_grid(image, grid, stack):
+    """``image`` with its view on ``grid`` (nearest neighbour), entered into ``stack``."""
+    try:
+        image.view = stack.enter_context(aligned(image.dataset, grid, Resampling.nearest))
+    except InputError as error:
+        raise _named(image.name, error) from None
+    return image
+
+
+def sources(series):
+    """What opens ``series`` again in another process: ``(name, absolute path, band indexes)``
+    of each image, in time order."""
+    return tuple((image.name, os.path.abspath(image.path), tuple(image.indexes)) for image in series)
+
+
+def reopen_images(sources, grid, stack, max_pixels):
+    """The images of ``sources`` (from :func:`sources`) opened again on ``grid`` as
+    :func:`open_images` left them (without their times), entered into ``stack``."""
+    return [_on_grid(Image(name, None, stack.enter_context(open_raster(path, max_pixels=max_pixels)), indexes,
+                           path=Path(path)), grid, stack)
+            for name, path, indexes in sources]
 
 
 def _describe(name, path, stack, max_pixels):
@@ -90,7 +116,7 @@ def _describe(name, path, stack, max_pixels):
     when = acquisition_time(dataset, name, tiff_datetime=False)
     if when is None:
         raise _named(name, "no acquisition time (ACQUISITION_DATE tag or a Sentinel-1 file name)")
-    return Image(name, when, dataset, indexes)
+    return Image(name, when, dataset, indexes, path=path)
 
 
 def _read_product(name, path, max_pixels):
