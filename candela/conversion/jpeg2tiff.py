@@ -34,6 +34,7 @@ from ..rasters import dating
 from ..rasters.geotiff import BLOCKSIZE, overview_factors, write_cog
 from ..rasters.reading import MAX_PIXELS, check_pixels
 from ..safe.sentinel2 import band_name, check_resolution
+# CLOUD_CLASSES and to_reflectance are re-exported: they say what this module writes.
 from .bandfiles import (CLOUD_CLASSES, NODATA, SCL, StripTask, close_sources, gdal_env, open_sources,  # noqa: F401
                         read_strip, strip_by_path, to_reflectance)
 
@@ -235,7 +236,8 @@ def strips(window):
 
 def write_strips(out, window, engine, compute, progress):
     """Write into ``out`` the bands of each strip of ``window``, read by ``compute(strip)`` on
-    ``engine``, in order; ``progress(fraction)`` every ~10 %."""
+    ``engine``, in order; ``progress(fraction)`` as strips finish, every ~10 % (so after
+    every strip when there are ten or fewer)."""
     blocks = strips(window)
     reported = 0.0
     with closing(engine.map(compute, blocks)) as results:  # closing: a remote engine cancels the rest
