@@ -1,9 +1,9 @@
 """Jpeg2Tiff's strips as Dask tasks (candela.compute): the same COG, byte for byte, as the serial
 pass, progress with every strip, and the strips really read by the cluster's worker processes.
 
-Strips are 16 rows here (the real 1024 would make one strip of these small products), so a
-product makes 8 strips; the strips are cut in this process, so patching ``STRIP_ROWS`` here
-is enough for the tasks too.
+Strips are 16 rows here (the real 1024 would make one strip of these small products): a
+product makes 8 strips (7 within the AOI). The strips are cut in this process, so patching
+``STRIP_ROWS`` here is enough for the tasks too.
 """
 
 import os
@@ -24,7 +24,7 @@ SIZE = 120
 STRIP_ROWS = 16
 #: A 10 m and a resampled 20 m and 60 m band, and SCL: every way a band is read.
 BANDS = ("B02", "B8A", "B01", "SCL")
-#: 107 x 109 pixels from row 2 of the tile: strips cut by the AOI at both ends.
+#: 107 x 109 pixels from row 3 of the tile: strips cut by the AOI at both ends.
 AOI_WINDOW = AOI(300035, 4898900, 301100, 4899985, "EPSG:32631")
 CASES = [dict(), dict(mask_clouds=True, aoi=AOI_WINDOW)]
 
