@@ -4,6 +4,7 @@ from candela.conversion import jpeg2tiff
 from candela.rasters.aoi import parse_aoi
 from candela.safe.sentinel2 import open_product
 
+from .compute import engine_for_config
 from .declaration import ZIP, FileInput, LiteralInput, Operation, Output, aoi_input, raster_output
 from .limits import archive_limits
 
@@ -16,12 +17,12 @@ def run(job):
         aoi = parse_aoi(job.literal("aoi"))
     job.progress(0.0, "Reading the product")
     _, path = job.file("product")
-    with job.blame("product"):
+    with engine_for_config() as engine, job.blame("product"):
         product = open_product(path, job.workdir / "product", **archive_limits())
         destination = job.workdir / jpeg2tiff.output_name(product, resolution)
         written = jpeg2tiff.convert(product, destination, bands=bands, resolution=resolution, aoi=aoi,
                                     mask_clouds=job.literal("mask_clouds"), progress=job.progress,
-                                    max_pixels=job.max_pixels)
+                                    max_pixels=job.max_pixels, engine=engine)
     job.output_file("image", destination)
     job.output_json("metadata", {key: value for key, value in written.items() if key != "path"})
 

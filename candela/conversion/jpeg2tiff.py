@@ -5,41 +5,42 @@ applied, so products of every processing baseline compare directly; 0 is no data
 are read a strip of rows at a time into a temporary uncompressed GeoTIFF beside the
 destination, which gets overviews and is then copied by GDAL's COG driver (which streams,
 compressing on every core), so memory stays bounded at any tile size.
+
+The strips are read on an engine (:mod:`candela.compute`): here, one after the other, from
+the band files opened once (the default), or as tasks on a Dask cluster, each of which
+re-opens the band files by path (:class:`~candela.conversion.bandfiles.StripTask`); the same
+functions (:mod:`candela.conversion.bandfiles`) read every strip either way, and the strips
+are written here, in order.
 """
 
+import functools
 import math
 import os
 import re
 import tempfile
+from contextlib import closing
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.enums import Resampling
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
+from ..compute import SerialEngine
 from ..errors import InputError
 from ..rasters import dating
-from ..rasters.env import gdal_threads
 from ..rasters.geotiff import BLOCKSIZE, overview_factors, write_cog
 from ..rasters.reading import MAX_PIXELS, check_pixels
-from ..safe.sentinel2 import RESOLUTIONS, band_name, check_resolution
+from ..safe.sentinel2 import band_name, check_resolution
+# CLOUD_CLASSES and to_reflectance are re-exported: they say what this module writes.
+from .bandfiles import (CLOUD_CLASSES, NODATA, SCL, StripTask, close_sources, gdal_env, open_sources,  # noqa: F401
+                        read_strip, strip_by_path, to_reflectance)
 
 DEFAULT_BANDS = ("B02", "B03", "B04", "B08")
-SCL = "SCL"
-#: SCL classes masked by ``mask_clouds``: no data, cloud shadow, cloud medium/high probability, thin cirrus.
-CLOUD_CLASSES = (0, 3, 8, 9, 10)
-NODATA = 0
 #: Output rows per strip: real 10 m JP2 bands are tiled 1024 x 1024, so each tile is decoded once.
 STRIP_ROWS = 1024
-#: GDAL block cache, in bytes (rasterio takes an int GDAL_CACHEMAX as bytes, not MB): a
-#: base, and per band a strip's decoded JP2 tiles (10980 x 1024 x 2 bytes), so that tiles
-#: a resampled band's strips share are decoded once. More buys nothing: it only adds RSS.
-CACHE_BASE = 64 * 2**20
-CACHE_PER_BAND = 32 * 2**20
 #: A tile id fit for a file name (ASCII only: ``\d`` alone would take any Unicode digit).
 _TILE_NAME = re.compile(r"T?([0-9]{2}[A-Z]{3})")
 #: The output's name when the product's tile or date cannot be vouched for.
@@ -47,7 +48,7 @@ FALLBACK_NAME = "image.tif"
 
 
 def convert(product, destination, bands=DEFAULT_BANDS, resolution=10, aoi=None, mask_clouds=False,
-            progress=None, max_pixels=MAX_PIXELS):
+            progress=None, max_pixels=MAX_PIXELS, engine=None):
     """Write ``bands`` of ``product`` at ``resolution`` metres as a COG at ``destination``.
 
     Parameters
@@ -70,6 +71,13 @@ def convert(product, destination, bands=DEFAULT_BANDS, resolution=10, aoi=None, 
     max_pixels : int
         The bands read at ``resolution``, and each band file, may have at most this many
         pixels (width x height x bands); checked before any work.
+    engine : candela.compute.Engine, optional
+        Where the strips are read (default: here, one after the other,
+        :class:`~candela.compute.SerialEngine`). A remote engine
+        (:class:`~candela.compute.DaskEngine`) reads each strip of every band as a task that
+        re-opens the product's band files by path, so its workers must read the same paths
+        (a shared file system). The band files are checked here first either way, and the
+        strips are written here, in order; ``progress`` moves on with the finished strips.
 
     Returns
     -------
@@ -95,7 +103,7 @@ def convert(product, destination, bands=DEFAULT_BANDS, resolution=10, aoi=None, 
     tags = product_tags(product)
     needed = bands + ((SCL,) if mask_clouds and SCL not in bands else ())
     check_pixels(width, height, len(needed), max_pixels, what=f"the product at {resolution} m")
-    with rasterio.Env(GDAL_CACHEMAX=CACHE_BASE + CACHE_PER_BAND * len(needed), GDAL_NUM_THREADS=gdal_threads()):
+    with gdal_env(len(needed)):
         sources = open_sources(product, needed, resolution, max_pixels)
         temporary = None
         try:
@@ -111,8 +119,13 @@ def convert(product, destination, bands=DEFAULT_BANDS, resolution=10, aoi=None, 
             with rasterio.open(temporary, "w", **profile) as out:
                 out.descriptions = bands
                 out.update_tags(**tags)
-                write_strips(out, sources, bands, product, window, resolution, mask_clouds,
-                             lambda done: report(0.75 * done, "reading bands"))
+                engine = engine or SerialEngine()
+                if engine.remote:
+                    task = StripTask.of(product, bands, needed, resolution, mask_clouds, max_pixels)
+                    compute = functools.partial(strip_by_path, task)
+                else:
+                    compute = functools.partial(read_strip, sources, bands, product, mask_clouds)
+                write_strips(out, window, engine, compute, lambda done: report(0.75 * done, "reading bands"))
                 report(0.75, "computing overviews")
                 # Built here, in the uncompressed file, rather than by the COG driver, which
                 # would compress them twice (5 s more on a full tile). One resampling
@@ -122,8 +135,7 @@ def convert(product, destination, bands=DEFAULT_BANDS, resolution=10, aoi=None, 
             report(0.8, "writing the Cloud Optimized GeoTIFF")
             write_cog(temporary, destination)
         finally:
-            for source in sources.values():
-                source.close()
+            close_sources(sources)
             if temporary is not None:
                 Path(temporary).unlink(missing_ok=True)
     report(1.0, "done")
@@ -212,160 +224,27 @@ def product_tags(product):
     }
 
 
-class BandSource:
-    """One band's JP2 file, opened for reading strips of the output grid."""
-
-    def __init__(self, band, dataset, file_resolution, resolution):
-        self.band = band
-        self.dataset = dataset
-        self.file_resolution = file_resolution
-        self.resolution = resolution
-
-    def read(self, window, resampling):
-        """Read ``window`` of the output grid (uint16), resampling as needed."""
-        if self.file_resolution == self.resolution:
-            return self.dataset.read(1, window=window, out_dtype="uint16")
-        if resampling == Resampling.nearest:
-            return self.nearest(window)
-        scale = self.file_resolution / self.resolution
-        source = Window(window.col_off / scale, window.row_off / scale, window.width / scale, window.height / scale)
-        data = self.dataset.read(1, window=source, out_shape=(int(window.height), int(window.width)),
-                                 resampling=resampling, out_dtype="uint16")
-        if self.file_resolution > self.resolution:
-            # Upsampling: the kernel would mix no data (0) into its neighbours, and fill
-            # no-data pixels beside valid ones. There, take the nearest pixel instead.
-            nearest, touches_nodata = self.nearest(window, with_kernel=True)
-            data[touches_nodata] = nearest[touches_nodata]
-        # Downsampling goes through the JPEG 2000 reduced resolutions, whose pixels
-        # on the edge of no data mix it in, as any GDAL reader's do.
-        return data
-
-    def nearest(self, window, with_kernel=False):
-        """Nearest-neighbour resampling of ``window``, from the file's full-resolution pixels.
-
-        Not GDAL's: downsampling, it reads JPEG 2000 reduced resolutions, which are wavelet
-        averages, not samples, and invent SCL classes along class borders. With
-        ``with_kernel``, also tell where the 2 x 2 pixels a bilinear kernel reads hold no data.
-        """
-        row_sets = self._source_pixels(window.row_off, window.height, self.dataset.height)
-        col_sets = self._source_pixels(window.col_off, window.width, self.dataset.width)
-        top, left = min(r.min() for r in row_sets), min(c.min() for c in col_sets)
-        bottom, right = max(r.max() for r in row_sets), max(c.max() for c in col_sets)
-        block = self.dataset.read(1, window=Window(left, top, right - left + 1, bottom - top + 1), out_dtype="uint16")
-        rows, cols = [r - top for r in row_sets], [c - left for c in col_sets]
-        nearest = block[np.ix_(rows[0], cols[0])]
-        if not with_kernel:
-            return nearest
-        nodata = block == NODATA
-        touches = np.zeros(nearest.shape, dtype=bool)
-        for r in rows[1:]:
-            for c in cols[1:]:
-                touches |= nodata[np.ix_(r, c)]
-        return nearest, touches
-
-    def _source_pixels(self, start, count, size):
-        """File pixels under the output pixels' centres, then the two a bilinear kernel reads.
-
-        In integers (centre = (2i + 1) / 2 output pixels), so that no tie is rounded astray.
-        """
-        centres = (2 * np.arange(int(start), int(start) + int(count)) + 1) * self.resolution
-        nearest = centres // (2 * self.file_resolution)
-        before = np.clip((centres - self.file_resolution) // (2 * self.file_resolution), 0, size - 1)
-        return nearest, before, np.minimum(before + 1, size - 1)
-
-    def close(self):
-        self.dataset.close()
-
-
-def open_sources(product, bands, resolution, max_pixels):
-    """Open each band's file and check it lies on the tile's grid; band -> BandSource."""
-    sources = {}
-    try:
-        for band in bands:
-            sources[band] = open_band(product, band, resolution, max_pixels)
-    except BaseException:
-        for source in sources.values():
-            source.close()
-        raise
-    return sources
-
-
-def open_band(product, band, resolution, max_pixels):
-    """Open ``band``'s file for output at ``resolution``, or raise InputError naming the band."""
-    path = Path(product.band_path(band, resolution))
-    if not path.is_file():
-        raise InputError(f"band {band} is missing from the product")
-    try:
-        dataset = rasterio.open(path)
-    except RasterioError:
-        raise InputError(f"band {band}: its JPEG 2000 file cannot be read (damaged or not JPEG 2000)") from None
-    try:
-        check_pixels(dataset.width, dataset.height, dataset.count, max_pixels, what=f"band {band}: its file")
-        file_resolution = round(dataset.res[0])
-        if (dataset.count < 1 or dataset.dtypes[0] not in ("uint8", "uint16")
-                or file_resolution not in RESOLUTIONS
-                or dataset.shape != tuple(product.shape(file_resolution))
-                or not _same_origin(dataset.transform, product.transform(file_resolution))):
-            raise InputError(f"band {band}: its file does not match the tile's grid "
-                             f"({dataset.width} x {dataset.height} pixels of {dataset.res[0]:g} m)")
-        # Decoding the last tile finds a truncated file now rather than after minutes of work.
-        dataset.read(1, window=Window(dataset.width - 1, dataset.height - 1, 1, 1))
-    except InputError:
-        dataset.close()
-        raise
-    except RasterioError:
-        dataset.close()
-        raise InputError(f"band {band}: its JPEG 2000 file cannot be decoded (damaged or truncated)") from None
-    return BandSource(band, dataset, file_resolution, resolution)
-
-
-def _same_origin(a, b):
-    return abs(a.c - b.c) < 1e-3 and abs(a.f - b.f) < 1e-3 and abs(a.a - b.a) < 1e-6 and abs(a.e - b.e) < 1e-6
-
-
-def to_reflectance(dn, offset, quantification):
-    """Reflectance x 10000 (uint16) from digital numbers: 0 stays 0 (no data), the rest in [1, 65535]."""
-    value = dn.astype(np.int32)
-    value += int(offset)
-    if quantification != 10000:
-        value = np.rint(value * (10000.0 / quantification))
-    np.clip(value, 1, 65535, out=value)
-    out = value.astype(np.uint16)
-    out[dn == 0] = NODATA
-    return out
-
-
-def write_strips(out, sources, bands, product, window, resolution, mask_clouds, progress):
-    """Write every band into ``out`` a strip of rows at a time; ``progress(fraction)`` every ~10 %."""
+def strips(window):
+    """The strips of ``window`` (windows of the tile's grid at the output resolution), top to bottom."""
     # Strips start on multiples of STRIP_ROWS in the tile's grid, so they follow the JP2 tiles.
     first = int(window.row_off)
     stop = first + int(window.height)
     starts = [first] + list(range((first // STRIP_ROWS + 1) * STRIP_ROWS, stop, STRIP_ROWS))
+    return [Window(window.col_off, start, window.width, min(stop, (start // STRIP_ROWS + 1) * STRIP_ROWS) - start)
+            for start in starts]
+
+
+def write_strips(out, window, engine, compute, progress):
+    """Write into ``out`` the bands of each strip of ``window``, read by ``compute(strip)`` on
+    ``engine``, in order; ``progress(fraction)`` as strips finish, every ~10 % (so after
+    every strip when there are ten or fewer)."""
+    blocks = strips(window)
     reported = 0.0
-    for number, start in enumerate(starts, 1):
-        rows = min(stop, (start // STRIP_ROWS + 1) * STRIP_ROWS) - start
-        strip = Window(window.col_off, start, window.width, rows)
-        target = Window(0, start - first, window.width, rows)
-        scl = read_band(sources[SCL], strip) if SCL in sources else None
-        clouds = np.isin(scl, CLOUD_CLASSES) if mask_clouds else None
-        for index, band in enumerate(bands, 1):
-            if band == SCL:
-                data = scl.astype(np.uint16)
-            else:
-                data = to_reflectance(read_band(sources[band], strip), product.offsets.get(band, 0),
-                                      product.quantification)
-            if clouds is not None:
-                data[clouds] = NODATA
-            out.write(data, index, window=target)
-        if number / len(starts) - reported >= 0.1 or number == len(starts):
-            reported = number / len(starts)
-            progress(reported)
-
-
-def read_band(source, window):
-    """Read a strip of the output grid, or raise InputError naming the band if decoding fails."""
-    resampling = Resampling.nearest if source.band == SCL else Resampling.bilinear
-    try:
-        return source.read(window, resampling)
-    except RasterioError:
-        raise InputError(f"band {source.band}: its JPEG 2000 file cannot be decoded (damaged or truncated)") from None
+    with closing(engine.map(compute, blocks)) as results:  # closing: a remote engine cancels the rest
+        for number, (strip, bands) in enumerate(zip(blocks, results), 1):
+            target = Window(0, strip.row_off - window.row_off, strip.width, strip.height)
+            for index, data in enumerate(bands, 1):
+                out.write(data, index, window=target)
+            if number / len(blocks) - reported >= 0.1 or number == len(blocks):
+                reported = number / len(blocks)
+                progress(reported)
