@@ -4,8 +4,8 @@ An engine's :meth:`Engine.map` yields ``function(item)`` for each item, in the i
 each as soon as it and every item before it are done: a writer writes the results one after
 the other, and a progress bar moves on with every finished task.
 
-* :class:`SerialEngine` runs the function here, one item after the other (ChangeDetect's
-  default: today's behaviour).
+* :class:`SerialEngine` runs the function here, one item after the other (the default of
+  every windowed algorithm).
 * :class:`DaskEngine` runs each item as a task on a Dask cluster (``distributed``). The
   function must then be self-contained and picklable: a task re-opens its inputs by path and
   rebuilds what it needs, nothing open (rasters, models) travels with it. At most
@@ -15,8 +15,11 @@ the other, and a progress bar moves on with every finished task.
 Engines say whether they run elsewhere (:attr:`Engine.remote`): a caller gives a local engine
 a function over its open inputs, and a remote one a function over paths.
 
-How a process uses a cluster (e.g. ``processes/changedetect.py``, with the scheduler's address
-from its configuration, ``tcp://host:8786``)::
+The windowed algorithms take an ``engine``: ChangeDetect's probability windows
+(``changedetect.probability_window``), SARChangeDetect's tested windows (``sar.tested_window``),
+Jpeg2Tiff's strips (``bandfiles.strip_by_path``) and FusionClassify's prediction windows. How a
+process uses a cluster (e.g. ``processes/changedetect.py``, with the scheduler's address from
+its configuration, ``tcp://host:8786``)::
 
     from candela.compute import DaskEngine
 
