@@ -41,10 +41,15 @@ def dismiss(job_id, message="Dismissed at the operator's request"):
     if not store.dismiss(job_id, message):
         return f"Job {job_id} had already ended ({store.state(job_id)['status']})"
     job = store.state(job_id)
-    if job["host"] == this_host() and job["pid"]:
+    if job["host"] == host_for_config() and job["pid"]:
         stop_worker(job["pid"], job_id)
     job_ended(job, message)
     return f"Job {job_id} dismissed"
+
+
+def host_for_config():
+    """The name of this machine in the job database: ``[candela] host``, else its host name."""
+    return config.option("host", "") or this_host()
 
 
 def worker_command(job):
@@ -77,7 +82,7 @@ def executor_for_config():
             heartbeat_timeout=config.seconds("heartbeattimeout", "120s"),
             recovery=config.option("recovery", "requeue"),
             max_attempts=int(config.option("maxattempts", "2")),
-            on_ended=job_ended, cwd=config.HOME,
+            on_ended=job_ended, cwd=config.HOME, host=host_for_config(),
             env={**os.environ, "PYTHONPATH": path},
         )
     return store, _EXECUTORS[store.url]

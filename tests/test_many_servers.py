@@ -10,6 +10,7 @@ import re
 import signal
 import time
 import uuid
+from contextlib import contextmanager
 
 import pytest
 import requests
@@ -34,8 +35,15 @@ SLOTS = 3
 
 @pytest.fixture(scope="module")
 def database():
-    """A job database of its own: a fresh schema of the test PostgreSQL, dropped afterwards,
-    so reruns (and other tests on the same database) do not see each other's jobs."""
+    """A job database of its own (see :func:`fresh_schema`)."""
+    with fresh_schema() as url:
+        yield url
+
+
+@contextmanager
+def fresh_schema():
+    """A fresh schema of the test PostgreSQL as a job database URL, dropped afterwards, so
+    reruns (and other tests on the same database) do not see each other's jobs."""
     if not POSTGRES:
         pytest.skip("needs PostgreSQL: set CANDELA_TEST_POSTGRES to a SQLAlchemy URL (.ci/run starts one)")
     schema = f"candela_ms_{uuid.uuid4().hex[:12]}"
@@ -78,6 +86,13 @@ def everyone(tmp_path_factory, database):
         options = dict(outputpath=outputs, parallelprocesses=SLOTS, maxprocesses=50, candela={"uploads": uploads})
         server = LiveServer(root, command=command, **options) if command else LiveServer(root, **options)
         live.append(on_database(server, database))
+    with running(live):
+        yield live
+
+
+@contextmanager
+def running(live):
+    """The servers ``live`` started; stopped afterwards, with the workers they left."""
     store = live[0].store
     try:
         for server in live:
@@ -93,6 +108,22 @@ def everyone(tmp_path_factory, database):
                 except (ProcessLookupError, PermissionError):
                     pass
         store.engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def two_hosts(tmp_path_factory):
+    """Two development servers as two machines (``[candela] host`` east and west) on a job
+    database of their own, workers beating every second and taken for dead after 5 s silent."""
+    with fresh_schema() as url:
+        outputs = tmp_path_factory.mktemp("hosts-outputs")
+        uploads = tmp_path_factory.mktemp("hosts-uploads")
+        live = [on_database(LiveServer(tmp_path_factory.mktemp(f"host-{name}"), outputpath=outputs,
+                                       parallelprocesses=1, maxprocesses=10,
+                                       candela={"host": name, "uploads": uploads, "heartbeat": "1s",
+                                                "heartbeattimeout": "5s"}), url)
+                for name in ("east", "west")]
+        with running(live):
+            yield dict(zip(("east", "west"), live))
 
 
 @pytest.fixture(scope="module")
@@ -310,3 +341,22 @@ def test_a_worker_killed_after_its_server_stopped_leaves_no_job_running(everyone
             assert job["supervisor"] in supervisors(b) | supervisors(c)
     finally:
         a.start()
+
+
+def test_a_machine_that_died_has_its_job_run_again_by_another(two_hosts):
+    """A whole machine goes at once (its server and the job's worker SIGKILLed): the other
+    machine finds the job's heartbeat silent, re-queues it and runs it to its end; the job
+    reads alike through both once the dead machine's server is back."""
+    job_id = submit_wps(two_hosts["east"], 4)
+    pid = two_hosts["east"].worker_of(job_id)
+    host = two_hosts["east"].store.state(job_id)["host"]
+    assert host in two_hosts, f"the job runs under {host!r}, not a configured [candela] host"
+    dead, (alive_name, alive) = two_hosts[host], next((n, s) for n, s in two_hosts.items() if n != host)
+    dead.kill()
+    os.killpg(pid, signal.SIGKILL)
+    job = alive.wait(job_id, timeout=90)
+    assert job["status"] == SUCCESSFUL and job["attempts"] == 2 and job["host"] == alive_name, job
+    assert f"Job {job_id}: its worker is gone; re-queued" in alive.log()
+    assert same_everywhere([alive], job_id) == ("successful", "ProcessSucceeded")
+    dead.start()
+    assert same_everywhere(list(two_hosts.values()), job_id) == ("successful", "ProcessSucceeded")

@@ -3,8 +3,8 @@
 A worker is a server whose name starts with ``name_prefix`` (each is also tagged with the
 metadata ``candela-prefix``); its name is its host name in the job store, the name CANDELA's
 executor claims jobs under (``socket.gethostname()`` on a server booted from the worker image:
-cloud-init sets it from the server name). Override :meth:`OpenStackScaler.host_of` where the
-cloud names hosts otherwise.
+cloud-init sets it from the server name). Where the cloud names hosts otherwise, set the
+workers' ``[candela] host`` to their server names, or override :meth:`OpenStackScaler.host_of`.
 
 Removing a worker never kills a job: its host is first **drained** in the job store (it claims
 no new job, :meth:`candela.jobs.store.JobStore.drain`), and the server is deleted only once no
