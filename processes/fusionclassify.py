@@ -7,6 +7,7 @@ from candela.errors import InputError
 from candela.jobs.sessions import UnknownSession
 
 from . import sessions
+from .compute import engine_for_config
 from .declaration import (GEOJSON, GML, GPKG, RASTER, ZIP, FileInput, LiteralInput, Operation, Output,
                           VectorInput, raster_output)
 from .models import classifiers_dir
@@ -28,10 +29,13 @@ def run(job):
     if job.literal("model") is not None:
         with job.blame("model"):
             model = load_classifier(classifiers_dir(), job.literal("model"))
-    result = core.classify(
-        optical, sar, training, job.workdir, class_field="class", fusion=job.literal("fusion"),
-        suggestions=job.literal("suggestion_count"), seed=job.literal("seed"), sar_units=job.literal("sar_units"),
-        model=model, progress=job.progress, max_pixels=job.max_pixels)
+    # [candela] dask: the prediction windows run there (training stays in this job's process).
+    with engine_for_config() as engine:
+        result = core.classify(
+            optical, sar, training, job.workdir, class_field="class", fusion=job.literal("fusion"),
+            suggestions=job.literal("suggestion_count"), seed=job.literal("seed"),
+            sar_units=job.literal("sar_units"), model=model, progress=job.progress, max_pixels=job.max_pixels,
+            engine=engine)
     report = result["report"]
     if model is None:
         metadata = classifier_metadata(result, session_id)

@@ -3,15 +3,24 @@ accuracy of every fusion on the same blocked folds, classify the whole grid wind
 and propose the next samples to label.
 
 Usable without a server: ``classify(optical=[(name, path)], sar=[...], training=features, folder=...)``.
+
+The prediction windows run on an engine (:mod:`candela.compute`): here, one after the other
+(the default), or as tasks on a Dask cluster, each of which re-opens the images by path and
+carries the fitted model (:class:`WindowTask`); the same functions classify every window
+either way, and the maps and the suggestions' pool take the windows here, in order.
 """
 
-from contextlib import ExitStack
+import functools
+from contextlib import ExitStack, closing
+from dataclasses import dataclass
 from pathlib import Path
 
 import geopandas
 import numpy as np
 from rasterio.windows import Window
 
+from ..change.changedetect import _path
+from ..compute import SerialEngine
 from ..errors import InputError, blaming
 from ..rasters.dating import format_time
 from ..rasters.reading import MAX_PIXELS, windows
@@ -31,7 +40,7 @@ TRAINING_TILE = 256
 
 def classify(optical, sar=(), training=None, folder=".", *, class_field="class", fusion="features",
              suggestions=DEFAULT_SUGGESTIONS, seed=0, sar_units="auto", model=None, progress=None,
-             max_pixels=MAX_PIXELS, window=WINDOW):
+             max_pixels=MAX_PIXELS, window=WINDOW, engine=None):
     """Classify the grid of the first optical image.
 
     ``optical``/``sar``: ``[(name, path), ...]``; ``training``: a GeoDataFrame of labelled points
@@ -39,6 +48,12 @@ def classify(optical, sar=(), training=None, folder=".", *, class_field="class",
     classifier, used instead of training. Returns the paths of the maps, the suggestions (a
     GeoDataFrame of points), the report, the fitted model and the labels used (longitude/latitude,
     class in ``class``).
+
+    ``engine`` (a :class:`~candela.compute.Engine`) runs the prediction windows (default: here,
+    one after the other, :class:`~candela.compute.SerialEngine`). A remote engine
+    (:class:`~candela.compute.DaskEngine`) runs each window as a task that re-opens the images
+    by path, so they must be paths its workers can read. Training, cross-validation and the
+    suggestions run here either way; ``progress`` moves on with each finished window.
     """
     report = progress or (lambda fraction, message: None)
     folder = Path(folder)
@@ -51,12 +66,8 @@ def classify(optical, sar=(), training=None, folder=".", *, class_field="class",
         raise InputError("give training samples, or a saved model to classify with, not both"
                          if model is not None else "labelled samples are needed (or a saved model)", "training")
     with ExitStack() as stack:
-        images = _open(optical, sar, stack, max_pixels, sar_units)
-        grid = place_on_grid(images, stack)
-        for image in images:
-            if image.sensor == "sar":
-                settle_units(image, grid, sar_units)
-        features = FeatureStack([i for i in images if i.sensor == "optical"], [i for i in images if i.sensor == "sar"])
+        images, grid = _images(optical, sar, stack, max_pixels, sar_units)
+        features = _features(images)
         optical_images = [i for i in features.images if i.sensor == "optical"]
         sar_images = [i for i in features.images if i.sensor == "sar"]
         if fusion in ("decision", "sar") and not sar_images:
@@ -73,8 +84,15 @@ def classify(optical, sar=(), training=None, folder=".", *, class_field="class",
         report(0.35, "classifying")
         pool = CandidatePool(grid, exclude=() if samples is None else samples.rows * grid.width + samples.cols,
                              seed=seed)
-        result.update(_predict(features, fitted, grid, folder, pool, window, result["report"],
-                               lambda done: report(0.35 + 0.6 * done, "classifying")))
+        engine = engine or SerialEngine()
+        if engine.remote:
+            task = WindowTask(_paths(optical), _paths(sar), tuple(i.units for i in images if i.sensor == "sar"),
+                              fitted, max_pixels)
+            compute = functools.partial(classify_window, task)
+        else:
+            compute = functools.partial(_window, features, fitted)
+        result.update(_predict(fitted, grid, folder, pool, window, result["report"],
+                               lambda done: report(0.35 + 0.6 * done, "classifying"), engine, compute))
     report(0.95, "choosing the samples to label next")
     result["suggestions"] = _suggestions(pool, grid, fitted.classes, min(suggestions, MAX_SUGGESTIONS), seed,
                                          class_field)
@@ -85,11 +103,23 @@ def classify(optical, sar=(), training=None, folder=".", *, class_field="class",
     return result
 
 
-def _open(optical, sar, stack, max_pixels, sar_units):
+def _images(optical, sar, stack, max_pixels, sar_units):
+    """``(images, grid)``: the images opened in ``stack`` (in the order given), on the first
+    optical image's grid, the SAR ones' units settled; ``sar_units`` is the input's, or one
+    settled value per SAR image (a window task's)."""
     if len(optical) > MAX_IMAGES or len(sar) > MAX_IMAGES:
         raise InputError(f"at most {MAX_IMAGES} images per sensor", "optical" if len(optical) > MAX_IMAGES else "sar")
     images = [open_optical(name, path, stack, max_pixels) for name, path in optical]
-    return images + [open_sar(name, path, stack, max_pixels) for name, path in sar]
+    images += [open_sar(name, path, stack, max_pixels) for name, path in sar]
+    grid = place_on_grid(images, stack)
+    radar = [i for i in images if i.sensor == "sar"]
+    for image, units in zip(radar, [sar_units] * len(radar) if isinstance(sar_units, str) else sar_units):
+        settle_units(image, grid, units)
+    return images, grid
+
+
+def _features(images):
+    return FeatureStack([i for i in images if i.sensor == "optical"], [i for i in images if i.sensor == "sar"])
 
 
 def _train(features, grid, training, class_field, fusion, seed, result, report):
@@ -164,16 +194,51 @@ def _check_model(model, features):
                          + "; give images with the same bands, sensors and number of dates", "model")
 
 
-def _predict(features, model, grid, folder, pool, size, report_doc, progress):
+def _window(features, model, block):
+    """``(X, valid, probabilities, eligible)`` of ``block``: its pixels' features, which are
+    valid, the valid ones' class probabilities, and which the suggestions may pick."""
+    X, valid = features.read(block)
+    probabilities = model.predict_proba(X[valid]) if valid.any() else np.empty((0, len(model.classes)))
+    return X, valid, probabilities, uniform_surroundings(probabilities, valid, block)
+
+
+@dataclass(frozen=True)
+class WindowTask:
+    """What a window task needs to classify its window on its own, in another process: the
+    images by path (``(name, path)`` pairs), the SAR images' settled units (in their order),
+    the fitted model (it travels pickled with the task) and the largest input allowed."""
+
+    optical: tuple
+    sar: tuple
+    sar_units: tuple
+    model: object
+    max_pixels: int
+
+
+def classify_window(task, block):
+    """:func:`_window` of ``block`` with the images of ``task`` (a :class:`WindowTask`)
+    re-opened by path, the same functions as over the images open here. Runs in a Dask worker."""
+    with ExitStack() as stack:
+        images, _ = _images(task.optical, task.sar, stack, task.max_pixels, task.sar_units)
+        return _window(_features(images), task.model, block)
+
+
+def _paths(images):
+    """``(name, path)`` pairs as a task in another process opens them."""
+    return tuple((name, _path(path)) for name, path in images)
+
+
+def _predict(model, grid, folder, pool, size, report_doc, progress, engine, compute):
+    """Write the maps and fill ``pool`` from the windows, classified by ``compute(block)`` on
+    ``engine``, in order; ``progress(done)`` after each."""
     writer = MapWriter(grid, folder, model.classes, {"FUSION": model.fusion})
     try:
         blocks = list(windows(grid.width, grid.height, size))
-        for done, block in enumerate(blocks, 1):
-            X, valid = features.read(block)
-            probabilities = model.predict_proba(X[valid]) if valid.any() else np.empty((0, len(model.classes)))
-            writer.write(block, probabilities, valid)
-            pool.add(block, X, valid, probabilities, eligible=uniform_surroundings(probabilities, valid, block))
-            progress(done / len(blocks))
+        with closing(engine.map(compute, blocks)) as results:  # closing: a remote engine cancels the rest
+            for done, (block, (X, valid, probabilities, eligible)) in enumerate(zip(blocks, results), 1):
+                writer.write(block, probabilities, valid)
+                pool.add(block, X, valid, probabilities, eligible=eligible)
+                progress(done / len(blocks))
         paths = writer.finish()
     finally:
         writer.close()
