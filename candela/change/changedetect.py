@@ -39,7 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 import rasterio
 
-from ..compute import SerialEngine
+from ..compute import SerialEngine, task_path
 from ..errors import InputError
 from ..learning.models import Model, load_model
 from ..rasters.dating import acquisition_time, format_time
@@ -132,7 +132,7 @@ def detect(before, after, destination, method="autoencoder", model=None, window=
             preview = Preview(grid) if quicklook else None
             engine = engine or SerialEngine()
             if engine.remote:
-                task = WindowTask(_path(before), _path(after), tuple(first_bands), tuple(second_bands), grid, method,
+                task = WindowTask(task_path(before), task_path(after), tuple(first_bands), tuple(second_bands), grid, method,
                                   model, target, gate.shift if gate else None, stats, max_pixels)
                 compute = functools.partial(probability_window, task)
             else:
@@ -262,11 +262,6 @@ def probability_window(task, block):
         features = _worker_features(task.method, task.model, timings)
         probability = _probability_block(pair, block, features, task.stats, gate)
     return probability, timings
-
-
-def _path(path):
-    """``path`` as a task in another process opens it: absolute when it is a local file."""
-    return os.path.abspath(path) if os.path.exists(path) else str(path)
 
 
 def _write_probability(pair, grid, destination, window, preview, progress, tags, engine, compute):

@@ -6,8 +6,6 @@ raise the ENL). A window task in another process opens the series again by path
 (:func:`sources`, :func:`reopen_images`), on the same grid and the same way.
 """
 
-import os
-
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -16,6 +14,7 @@ import numpy as np
 from rasterio.enums import Resampling
 from rasterio.windows import Window
 
+from ..compute import task_path
 from ..errors import InputError
 from ..rasters.dating import acquisition_time
 from ..rasters.grid import Grid, aligned
@@ -91,7 +90,7 @@ def _on_grid(image, grid, stack):
 def sources(series):
     """What opens ``series`` again in another process: ``(name, absolute path, band indexes)``
     of each image, in time order."""
-    return tuple((image.name, os.path.abspath(image.path), tuple(image.indexes)) for image in series)
+    return tuple((image.name, task_path(image.path), tuple(image.indexes)) for image in series)
 
 
 def reopen_images(sources, grid, stack, max_pixels):

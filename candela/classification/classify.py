@@ -19,8 +19,7 @@ import geopandas
 import numpy as np
 from rasterio.windows import Window
 
-from ..change.changedetect import _path
-from ..compute import SerialEngine
+from ..compute import SerialEngine, task_path
 from ..errors import InputError, blaming
 from ..rasters.dating import format_time
 from ..rasters.reading import MAX_PIXELS, windows
@@ -225,7 +224,7 @@ def classify_window(task, block):
 
 def _paths(images):
     """``(name, path)`` pairs as a task in another process opens them."""
-    return tuple((name, _path(path)) for name, path in images)
+    return tuple((name, task_path(path)) for name, path in images)
 
 
 def _predict(model, grid, folder, pool, size, report_doc, progress, engine, compute):

@@ -3,6 +3,6 @@
 See :mod:`candela.compute.engines`.
 """
 
-from .engines import DaskEngine, Engine, SerialEngine
+from .engines import DaskEngine, Engine, SerialEngine, task_path
 
-__all__ = ["Engine", "SerialEngine", "DaskEngine"]
+__all__ = ["Engine", "SerialEngine", "DaskEngine", "task_path"]

@@ -31,6 +31,7 @@ The workers must import the same ``candela`` (and find the same models and input
 shared file system) as the process that submits.
 """
 
+import os
 from collections import deque
 
 
@@ -130,3 +131,9 @@ def _collect(future):
     """The task's result (its exception raised here); dropping the future then frees it on
     the cluster."""
     return future.result()
+
+
+def task_path(path):
+    """``path`` as a task in another process opens it: absolute when it is a local file (a
+    worker's working folder is not the caller's), else as given (a URL, a ``/vsi`` path)."""
+    return os.path.abspath(path) if os.path.exists(path) else str(path)
