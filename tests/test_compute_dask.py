@@ -15,7 +15,7 @@ import rasterio
 
 from candela.change import changedetect
 from candela.compute import DaskEngine
-from helpers.engines import InlineRemote, needs_distributed
+from helpers.engines import InlineRemote, needs_distributed, tasks_named
 from helpers.isolated import run_isolated
 from helpers.rasters import landscape, paste, second_date, write_optical
 
@@ -171,3 +171,26 @@ def test_changedetect_through_wps_runs_its_windows_on_the_configured_cluster(pai
     changedetect.detect(*pair, tmp_path / "here.tif", method="raw")
     with rasterio.open(tmp_path / "here.tif") as here:
         np.testing.assert_allclose(served, here.read(1), atol=1e-6, equal_nan=True)
+
+
+def test_a_client_factory_in_the_configuration_makes_the_jobs_client(dask_cluster, candela_settings):
+    import distributed
+
+    from helpers import engines
+    from processes.compute import engine_for_config
+
+    local, client = dask_cluster
+    engines.TEST_SCHEDULER["address"] = local.scheduler_address
+    candela_settings(dask="helpers.engines:client_of_test_cluster")
+    with engine_for_config() as engine, distributed.get_task_stream(client) as stream:
+        assert list(engine.map(_square, range(5))) == [0, 1, 4, 9, 16]
+        made = engine.client
+        assert made is not client and made.scheduler.address == local.scheduler_address
+    assert tasks_named(stream, "_square"), "the tasks ran on the cluster"
+    assert made.status == "closed", "the factory's client is the engine's own, closed after the job"
+    candela_settings(dask="no_such_module:client")
+    with pytest.raises(RuntimeError, match=r"\[candela\] dask = no_such_module:client: no such function"):
+        engine_for_config()
+    candela_settings(dask=local.scheduler_address)  # an address is not taken for a factory
+    with engine_for_config() as engine:
+        assert engine.connect is None and engine.address == local.scheduler_address

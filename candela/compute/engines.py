@@ -74,6 +74,9 @@ class DaskEngine(Engine):
         local cluster (closed with the engine).
     client : distributed.Client, optional
         A client to use instead (not closed with the engine).
+    connect : callable, optional
+        Makes the client when first needed (the engine's own, closed with it): for a cluster
+        an address alone does not reach, e.g. one of dask-gateway.
     in_flight : int, optional
         Most tasks submitted and not yet collected at once (default: twice the cluster's
         threads, at least 2).
@@ -81,8 +84,8 @@ class DaskEngine(Engine):
 
     remote = True
 
-    def __init__(self, address=None, client=None, in_flight=None):
-        self.address, self.in_flight = address, in_flight
+    def __init__(self, address=None, client=None, in_flight=None, connect=None):
+        self.address, self.in_flight, self.connect = address, in_flight, connect
         self._client, self._owned = client, False
 
     @property
@@ -90,7 +93,9 @@ class DaskEngine(Engine):
         if self._client is None:
             import distributed
 
-            if self.address is None:
+            if self.connect is not None:
+                self._client, self._owned = self.connect(), True
+            elif self.address is None:
                 try:
                     self._client = distributed.default_client()
                 except ValueError:

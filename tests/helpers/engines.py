@@ -41,3 +41,15 @@ def on_cluster(address, function, *args, **options):
     """``function(*args, engine=a DaskEngine on address, **options)``, the engine closed after."""
     with DaskEngine(address) as engine:
         return function(*args, engine=engine, **options)
+
+
+#: The scheduler :func:`client_of_test_cluster` connects to (a test sets it).
+TEST_SCHEDULER = {}
+
+
+def client_of_test_cluster():
+    """A ``[candela] dask = helpers.engines:client_of_test_cluster`` factory: a new client of
+    the scheduler a test put in :data:`TEST_SCHEDULER`."""
+    import distributed
+
+    return distributed.Client(TEST_SCHEDULER["address"])
