@@ -99,15 +99,15 @@ def request(server, kind, product):
         response = send(server, kind, product)
     except requests.ConnectionError:
         return "unreachable", None, time.monotonic() - started
-    try:
+    try:  # a document lacking what the protocol says it has is invalid too
         if response.status_code >= 500 and response.status_code != 503:
             raise Invalid(f"HTTP {response.status_code}: {response.text[:200]}")
         if kind.startswith("ogcapi-"):
             outcome, job_id = _ogcapi_answer(response, kind)
         else:
             outcome, job_id = _wps_answer(response, kind)
-    except Invalid as error:
-        print(f"invalid answer to {kind}: {error}", flush=True)
+    except (Invalid, KeyError, TypeError) as error:
+        print(f"invalid answer to {kind}: {error!r}", flush=True)
         return "invalid", None, time.monotonic() - started
     return outcome, job_id, time.monotonic() - started
 
@@ -144,6 +144,8 @@ def _ogcapi_answer(response, kind):
         return "failed", None
     ogc_document(response, "results")
     return "ok", None
+
+
 def poll_wps(location, every=0.5, timeout=900):
     """Poll a WPS status document, validating each, until it is final: 'succeeded', 'failed' or 'lost'."""
     deadline = time.monotonic() + timeout
@@ -319,7 +321,8 @@ def section(results):
               "later. Synchronous and asynchronous jobs of both protocols share one queue, so latency is mostly "
               "waiting for one of the 2 job slots: a job occupies a slot about "
               f"{2 * results[0]['drained'] / results[0]['jobs']:.1f} s (2 x wall / jobs of the first run), most of "
-              "it starting a fresh worker process and importing its code. ServerBusy should come only while the queue holds {QUEUE} waiting jobs (\"early\" counts "
+              "it starting a fresh worker process and importing its code. ServerBusy should come only while "
+              f"the queue holds {QUEUE} waiting jobs (\"early\" counts "
               "any before that). \"invalid answers\" counts schema-invalid answers and server errors (HTTP 5xx "
               "other than ServerBusy's 503). A SIGKILLed worker's job, and a synchronous request cut by the "
               "server's own SIGKILL, end failed; none is left unfinished. With kills there are more jobs than "

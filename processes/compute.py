@@ -28,7 +28,7 @@ def engine_for_config():
     value = option("dask", "")
     if not value:
         return SerialEngine()
-    if value == "local":
+    if value.lower() == "local":
         return DaskEngine()
     factory = FACTORY.fullmatch(value)
     if factory:

@@ -14,8 +14,9 @@ import pytest
 import rasterio
 
 from candela.change import changedetect
-from candela.compute import DaskEngine
-from helpers.engines import InlineRemote, needs_distributed, tasks_named
+from candela.compute import ClusterError, DaskEngine
+from candela.errors import InputError
+from helpers.engines import FilesGone, InlineRemote, needs_distributed, tasks_named
 from helpers.isolated import run_isolated
 from helpers.rasters import landscape, paste, second_date, write_optical
 
@@ -194,3 +195,69 @@ def test_a_client_factory_in_the_configuration_makes_the_jobs_client(dask_cluste
     candela_settings(dask=local.scheduler_address)  # an address is not taken for a factory
     with engine_for_config() as engine:
         assert engine.connect is None and engine.address == local.scheduler_address
+
+
+def test_a_task_that_cannot_open_the_inputs_fails_as_the_clusters_fault(pair, tmp_path):
+    """The job opened them; a worker that cannot is a deployment problem, not the user's input."""
+    import shutil
+
+    before, after = (shutil.copy(path, tmp_path / path.name) for path in pair)
+    with pytest.raises(ClusterError, match="could not open again what the job opened") as raised:
+        changedetect.detect(before, after, tmp_path / "map.tif", method="raw", window=WINDOW,
+                            engine=FilesGone(after))
+    assert isinstance(raised.value.__cause__, (InputError, OSError))
+
+
+class _Future:
+    def __init__(self, value):
+        self.value = value
+
+    def result(self):
+        return self.value
+
+    def cancel(self):
+        pass
+
+
+class _GrowingClient:
+    """A client whose cluster has one thread until ``grow_at`` tasks were submitted, then eight."""
+
+    def __init__(self, grow_at):
+        self.grow_at, self.submitted, self.held = grow_at, 0, []
+
+    def nthreads(self):
+        return {"w1": 1} if self.submitted < self.grow_at else {f"w{n}": 1 for n in range(8)}
+
+    def submit(self, function, item, **_):
+        self.submitted += 1
+        return _Future(function(item))
+
+
+def test_tasks_in_flight_follow_a_growing_cluster(monkeypatch):
+    client = _GrowingClient(grow_at=4)
+    monkeypatch.setattr(DaskEngine, "RESIZE_EVERY", 0.0)  # read the cluster at every submission
+    held = []  # tasks submitted and not yet collected, as each result comes
+    for received, result in enumerate(DaskEngine(client=client).map(lambda n: n, range(40))):
+        assert result == received
+        held.append(client.submitted - received)
+    assert held[0] == 2, "one thread: two tasks at once"
+    assert max(held) == 16, "eight threads: sixteen at once, once the cluster has grown"
+
+
+@needs_distributed
+def test_an_unreachable_scheduler_is_a_cluster_error_naming_it():
+    import dask
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "2s"}), \
+            pytest.raises(ClusterError, match=r"the Dask scheduler tcp://127.0.0.1:1 could not be reached"):
+        DaskEngine("tcp://127.0.0.1:1").client
+
+
+@pytest.mark.parametrize("value, factory", [
+    ("tcp://10.0.0.5:8786", False), ("tls://scheduler.example:8786", False), ("scheduler:8786", False),
+    ("inproc://10.0.0.5/1234/1", False), ("candela_site:gateway_client", True), ("a.b.c:client", True),
+])
+def test_factories_are_told_apart_from_addresses(value, factory):
+    from processes.compute import FACTORY
+
+    assert bool(FACTORY.fullmatch(value)) == factory

@@ -15,7 +15,8 @@ import rasterio
 
 from candela.classification.classify import classify
 from candela.datasets.synthetic_fusion import write_fusion_scene
-from helpers.engines import InlineRemote, needs_distributed, on_cluster, tasks_named
+from candela.compute import ClusterError
+from helpers.engines import FilesGone, InlineRemote, needs_distributed, on_cluster, tasks_named
 
 SIZE, WINDOW = 100, 32  # 4 x 4 = 16 windows, those of the last row and column cut short
 WINDOWS = (-(-SIZE // WINDOW)) ** 2
@@ -135,3 +136,12 @@ def test_fusionclassify_through_wps_runs_its_windows_on_the_configured_cluster(s
         with rasterio.open(output_path(outputs_of(doc)[name], server_root)) as served, \
                 rasterio.open(here[name]) as expected:
             np.testing.assert_array_equal(served.read(1), expected.read(1))
+
+
+def test_a_task_that_cannot_open_the_images_fails_as_the_clusters_fault(scene, tmp_path):
+    import shutil
+
+    optical = [(f"s2_{n}.tif", shutil.copy(path, tmp_path / f"s2_{n}.tif")) for n, path in enumerate(scene.optical)]
+    with pytest.raises(ClusterError, match="could not open again what the job opened"):
+        classify(optical, [], scene.parcels.iloc[::2], tmp_path / "out", window=WINDOW,
+                 engine=FilesGone(optical[0][1]))

@@ -18,7 +18,8 @@ from candela.datasets import synthetic_s2
 from candela.errors import InputError
 from candela.rasters.aoi import AOI
 from candela.safe.sentinel2 import open_product, read_product
-from helpers.engines import InlineRemote, needs_distributed, on_cluster, tasks_named
+from candela.compute import ClusterError
+from helpers.engines import FilesGone, InlineRemote, needs_distributed, on_cluster, tasks_named
 
 SIZE = 120
 STRIP_ROWS = 16
@@ -83,16 +84,19 @@ def test_strip_tasks_reopening_the_band_files_give_the_serial_cog(product, tmp_p
         assert (data[:, data[3] == 0] == 0).all() and not np.isin(data[3], (3, 8, 9, 10)).any()
 
 
-def test_a_strip_task_names_a_band_it_cannot_decode(tmp_path):
+def test_a_strip_task_names_a_band_it_cannot_open_again(tmp_path):
+    """The job opened and decoded the file; a task that cannot is the cluster's fault (a
+    ClusterError, logged), and says which band."""
     product = read_product(synthetic_s2.write_product(tmp_path / "p", size_10m=60, resolutions=(10, 20)))
     task = StripTask.of(product, ("B02", "B03"), ("B02", "B03"), 10, False, 10**9)
     strip = jpeg2tiff.strips(jpeg2tiff.output_window(product, 10))[0]
     assert [band.shape for band in strip_by_path(task, strip)] == [(16, 60)] * 2
     path = product.band_path("B03", 10)
     path.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 3])
-    with pytest.raises(InputError, match="band B03") as error:
+    with pytest.raises(ClusterError, match="could not open again what the job opened") as error:
         strip_by_path(task, strip)
-    assert str(path.parent) not in str(error.value)
+    assert isinstance(error.value.__cause__, InputError) and "band B03" in str(error.value.__cause__)
+    assert str(path.parent) not in str(error.value.__cause__), "the input's own message names no server path"
 
 
 @needs_distributed
@@ -139,3 +143,9 @@ def test_jpeg2tiff_through_wps_reads_its_strips_on_the_configured_cluster(produc
     with rasterio.open(here["path"]) as local_cog:
         np.testing.assert_array_equal(served, local_cog.read())
         assert tags == local_cog.tags()
+
+
+def test_a_task_that_cannot_open_the_band_files_fails_as_the_clusters_fault(tmp_path):
+    product = read_product(synthetic_s2.write_product(tmp_path / "p", size_10m=60, resolutions=(10, 20)))
+    with pytest.raises(ClusterError, match="could not open again what the job opened"):
+        jpeg2tiff.convert(product, tmp_path / "out.tif", bands=("B02", "B03"), engine=FilesGone(product.path))

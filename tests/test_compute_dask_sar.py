@@ -16,7 +16,8 @@ import rasterio
 from affine import Affine
 
 from candela.change import sar
-from helpers.engines import InlineRemote, needs_distributed, on_cluster, tasks_named
+from candela.compute import ClusterError
+from helpers.engines import FilesGone, InlineRemote, needs_distributed, on_cluster, tasks_named
 from helpers.rasters import SAR_TRANSFORM, START, sar_scene, write_sar
 
 WINDOW = 48
@@ -162,3 +163,10 @@ def test_sarchangedetect_through_wps_runs_its_windows_on_the_configured_cluster(
     for name in MAPS:
         with rasterio.open(output_path(found[name], server_root)) as served, rasterio.open(here[name]) as local_map:
             np.testing.assert_array_equal(served.read(), local_map.read(), err_msg=name)
+
+
+def test_a_task_that_cannot_open_the_series_fails_as_the_clusters_fault(images, tmp_path):
+    copies = [(name, shutil.copy(path, tmp_path / name)) for name, path in images]
+    (tmp_path / "out").mkdir()
+    with pytest.raises(ClusterError, match="could not open again what the job opened"):
+        sar.detect(copies, tmp_path / "out", window=WINDOW, engine=FilesGone(copies[1][1]))

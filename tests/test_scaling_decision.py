@@ -87,3 +87,12 @@ def test_dask_wanted_workers_scale_down_through_the_window_like_the_jobs():
     loads = [Load(0, 0, dask_wanted=8)] * 2 + [Load(0, 0, dask_wanted=1)] * 14
     counts, _ = run(POLICY, State(8, wishes=((0.0, 8),)), loads)
     assert counts[:11] == [8] * 11 and counts[11:] == [1] * 5  # last wish of 8 at 30 s: down at 330 s
+
+
+def test_a_missing_dask_reading_holds_without_filling_the_window():
+    """Unread for 330 s, the count holds; back, it wants 1: the window holds no wish of the
+    hold, so the count falls at once (its last real wish, 6 at 0 s, has left the window)."""
+    loads = [Load(0, 0, dask_missing=True)] * 12 + [Load(0, 0, dask_wanted=1)] * 2
+    counts, state = run(POLICY, State(6, wishes=((0.0, 6),)), loads)
+    assert counts[:12] == [6] * 12 and counts[12:] == [1, 1], counts
+    assert all(w == 1 for _, w in state.wishes)

@@ -33,13 +33,13 @@ import copy
 import functools
 import os
 import time
-from contextlib import closing
+from contextlib import ExitStack, closing
 from dataclasses import dataclass
 
 import numpy as np
 import rasterio
 
-from ..compute import SerialEngine, task_path
+from ..compute import SerialEngine, reopening, task_path
 from ..errors import InputError
 from ..learning.models import Model, load_model
 from ..rasters.dating import acquisition_time, format_time
@@ -251,10 +251,11 @@ def probability_window(task, block):
     from its paths: what :func:`_probability_block` computes over the open inputs, with the
     same functions. Returns ``(probability, timings)``. Runs in a Dask worker."""
     timings = dict(reading=0.0, encoding=0.0)
-    with rasterio.Env(GDAL_CACHEMAX=CACHE_BYTES, GDAL_NUM_THREADS=gdal_threads()), \
-            _open(task.before, "before", task.max_pixels) as first, \
-            _open(task.after, "after", task.max_pixels) as second, \
-            aligned(second, task.grid, name="after", reference="the 'before' raster") as seen:
+    with rasterio.Env(GDAL_CACHEMAX=CACHE_BYTES, GDAL_NUM_THREADS=gdal_threads()), ExitStack() as stack:
+        with reopening():
+            first = stack.enter_context(_open(task.before, "before", task.max_pixels))
+            second = stack.enter_context(_open(task.after, "after", task.max_pixels))
+            seen = stack.enter_context(aligned(second, task.grid, name="after", reference="the 'before' raster"))
         pair = Pair(first, list(task.before_bands), seen, list(task.after_bands), timings)
         gate = None
         if task.target != "any":

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import rasterio
 
-from ..compute import SerialEngine
+from ..compute import SerialEngine, reopening
 from ..errors import InputError
 from ..rasters.dating import format_time, parse_time
 from ..rasters.env import gdal_threads
@@ -285,7 +285,8 @@ def tested_window(task, block):
     from its paths: what :func:`_test_window` computes over the series open here. Runs in a
     Dask worker."""
     with rasterio.Env(GDAL_CACHEMAX=CACHE_BYTES, GDAL_NUM_THREADS=gdal_threads()), ExitStack() as stack:
-        series = reopen_images(task.images, task.grid, stack, task.max_pixels)
+        with reopening():
+            series = reopen_images(task.images, task.grid, stack, task.max_pixels)
         return _test_window(series, block, task.test, task.before, task.after, task.enl, task.alpha, task.units)
 
 

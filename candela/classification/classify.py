@@ -10,6 +10,7 @@ carries the fitted model (:class:`WindowTask`); the same functions classify ever
 either way, and the maps and the suggestions' pool take the windows here, in order.
 """
 
+import copy
 import functools
 from contextlib import ExitStack, closing
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ import geopandas
 import numpy as np
 from rasterio.windows import Window
 
-from ..compute import SerialEngine, task_path
+from ..compute import SerialEngine, reopening, task_path
 from ..errors import InputError, blaming
 from ..rasters.dating import format_time
 from ..rasters.reading import MAX_PIXELS, windows
@@ -112,7 +113,8 @@ def _images(optical, sar, stack, max_pixels, sar_units):
     images += [open_sar(name, path, stack, max_pixels) for name, path in sar]
     grid = place_on_grid(images, stack)
     radar = [i for i in images if i.sensor == "sar"]
-    for image, units in zip(radar, [sar_units] * len(radar) if isinstance(sar_units, str) else sar_units):
+    settled = [sar_units] * len(radar) if sar_units is None or isinstance(sar_units, str) else sar_units
+    for image, units in zip(radar, settled):
         settle_units(image, grid, units)
     return images, grid
 
@@ -194,11 +196,13 @@ def _check_model(model, features):
 
 
 def _window(features, model, block):
-    """``(X, valid, probabilities, eligible)`` of ``block``: its pixels' features, which are
-    valid, the valid ones' class probabilities, and which the suggestions may pick."""
+    """``(X, valid, probabilities, eligible)`` of ``block``: the features of the pixels the
+    suggestions may pick (``eligible``; all a window task sends back of its features), which
+    pixels are valid, and the valid ones' class probabilities."""
     X, valid = features.read(block)
     probabilities = model.predict_proba(X[valid]) if valid.any() else np.empty((0, len(model.classes)))
-    return X, valid, probabilities, uniform_surroundings(probabilities, valid, block)
+    eligible = uniform_surroundings(probabilities, valid, block)
+    return X[eligible], valid, probabilities, eligible
 
 
 @dataclass(frozen=True)
@@ -218,8 +222,24 @@ def classify_window(task, block):
     """:func:`_window` of ``block`` with the images of ``task`` (a :class:`WindowTask`)
     re-opened by path, the same functions as over the images open here. Runs in a Dask worker."""
     with ExitStack() as stack:
-        images, _ = _images(task.optical, task.sar, stack, task.max_pixels, task.sar_units)
-        return _window(_features(images), task.model, block)
+        with reopening():
+            images, _ = _images(task.optical, task.sar, stack, task.max_pixels, task.sar_units)
+        return _window(_features(images), _one_thread(task.model), block)
+
+
+def _one_thread(model):
+    """``model`` with forests predicting on one thread (a copy: the fitted trees are shared).
+    A worker's parallelism is its tasks; a forest on all of a worker's cores in each of its
+    tasks would oversubscribe them."""
+    single = copy.copy(model)
+    single.forests = {part: _jobs(forest, 1) for part, forest in model.forests.items()}
+    return single
+
+
+def _jobs(forest, count):
+    forest = copy.copy(forest)
+    forest.n_jobs = count
+    return forest
 
 
 def _paths(images):

@@ -49,8 +49,10 @@ class CandidatePool:
         self.parts = []
 
     def add(self, window, X, valid, probabilities, eligible=None):
-        """Keep some of the window's valid pixels (``X``: all its pixels; ``probabilities``: valid
-        ones'), among the ``eligible`` ones when given."""
+        """Keep some of the window's valid pixels (``probabilities``: valid ones'), among the
+        ``eligible`` ones when given. ``X``: the features of the eligible pixels in pixel order
+        (of all the window's pixels when ``eligible`` is None): a window classified elsewhere
+        sends back only those."""
         index = np.flatnonzero(valid)
         keep = self.rng.random(len(index)) < self.rate
         if eligible is not None:
@@ -60,7 +62,9 @@ class CandidatePool:
         flat = rows.astype("int64") * self.width + cols
         keep &= ~np.isin(flat, self.exclude)
         if keep.any():
-            self.parts.append((rows[keep], cols[keep], X[index[keep]], probabilities[keep]))
+            picked = index[keep]
+            features = X[picked] if eligible is None else X[np.cumsum(eligible)[picked] - 1]
+            self.parts.append((rows[keep], cols[keep], features, probabilities[keep]))
 
     def gathered(self):
         """``(rows, cols, X, probabilities)`` of every pixel kept."""

@@ -3,6 +3,6 @@
 See :mod:`candela.compute.engines`.
 """
 
-from .engines import DaskEngine, Engine, SerialEngine, task_path
+from .engines import ClusterError, DaskEngine, Engine, SerialEngine, reopening, task_path
 
-__all__ = ["Engine", "SerialEngine", "DaskEngine", "task_path"]
+__all__ = ["Engine", "SerialEngine", "DaskEngine", "ClusterError", "reopening", "task_path"]

@@ -32,7 +32,12 @@ shared file system) as the process that submits.
 """
 
 import os
+import socket
+import time
 from collections import deque
+from contextlib import contextmanager
+
+from ..errors import InputError
 
 
 class Engine:
@@ -79,8 +84,12 @@ class DaskEngine(Engine):
         an address alone does not reach, e.g. one of dask-gateway.
     in_flight : int, optional
         Most tasks submitted and not yet collected at once (default: twice the cluster's
-        threads, at least 2).
+        threads, at least 2, read again every few seconds: an adaptive cluster that grows
+        gets more tasks, and a scheduler sizing itself to the tasks it sees can grow).
     """
+
+    #: Seconds between two readings of the cluster's threads.
+    RESIZE_EVERY = 2.0
 
     remote = True
 
@@ -101,7 +110,10 @@ class DaskEngine(Engine):
                 except ValueError:
                     self._client, self._owned = distributed.Client(), True
             else:
-                self._client, self._owned = distributed.Client(self.address), True
+                try:
+                    self._client, self._owned = distributed.Client(self.address), True
+                except OSError as error:  # the deployment's fault: say which scheduler
+                    raise ClusterError(f"the Dask scheduler {self.address} could not be reached ({error})") from None
         return self._client
 
     def limit(self):
@@ -112,12 +124,14 @@ class DaskEngine(Engine):
 
     def map(self, function, items):
         client = self.client
-        limit = self.limit()
+        limit, read_at = self.limit(), time.monotonic()
         pending = deque()
         try:
             for index, item in enumerate(items):
                 # Earlier windows first: results are collected in order.
                 pending.append(client.submit(function, item, pure=False, priority=-index))
+                if not self.in_flight and time.monotonic() - read_at > self.RESIZE_EVERY:
+                    limit, read_at = self.limit(), time.monotonic()
                 if len(pending) >= limit:
                     yield _collect(pending.popleft())
             while pending:
@@ -142,3 +156,20 @@ def task_path(path):
     """``path`` as a task in another process opens it: absolute when it is a local file (a
     worker's working folder is not the caller's), else as given (a URL, a ``/vsi`` path)."""
     return os.path.abspath(path) if os.path.exists(path) else str(path)
+
+
+class ClusterError(RuntimeError):
+    """The cluster cannot do what the job's own process could: a deployment problem (a
+    scheduler unreachable, workers that do not see the job's files), not the user's input."""
+
+
+@contextmanager
+def reopening():
+    """Inside a task, opening the job's inputs again: they opened in the job's own process, so
+    failing here is the cluster's fault (a :class:`ClusterError` naming this worker's host),
+    never the user's input."""
+    try:
+        yield
+    except (InputError, OSError) as error:
+        raise ClusterError(f"a Dask worker on {socket.gethostname()} could not open again what the job opened "
+                           f"({error}): the workers must read the same paths (a shared file system)") from error

@@ -14,6 +14,7 @@ from rasterio.enums import Resampling
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
+from ..compute import reopening
 from ..errors import InputError
 from ..rasters.env import gdal_threads
 from ..rasters.reading import check_pixels
@@ -220,7 +221,8 @@ def strip_by_path(task, strip):
     :func:`~candela.conversion.jpeg2tiff.convert` opened,
     with the same functions, as a list of arrays. Runs in a Dask worker."""
     with gdal_env(len(task.needed)):
-        sources = open_sources(task.product, task.needed, task.resolution, task.max_pixels, verify=False)
+        with reopening():
+            sources = open_sources(task.product, task.needed, task.resolution, task.max_pixels, verify=False)
         try:
             return list(read_strip(sources, task.bands, task.product, task.mask_clouds, strip))
         finally:

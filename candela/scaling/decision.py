@@ -115,16 +115,18 @@ def decide(policy, state, load, now):
         return Decision(state.workers, state.workers, ["metrics missing: holding"]), state
     wish, why = raw_wish(policy, state, load)
     reasons = [why]
-    if load.dask_missing and wish < state.workers:
-        # A metric unread might be the one that keeps the workers busy: no scaling down on the others.
+    held = load.dask_missing and wish < state.workers
+    if held:
+        # A metric unread might be the one that keeps the workers busy: no scaling down on the
+        # others. Nor is the count held a wish: once the reading is back, the window decides.
         reasons.append("the Dask scheduler's wanted workers missing: not scaling down")
         wish = state.workers
     floor = max(policy.min_workers, load.busy_workers)
     if wish < load.busy_workers:
         reasons.append(f"{load.busy_workers} workers are busy")
     wish = min(max(wish, floor), max(policy.max_workers, floor))
-    wishes = tuple((t, w) for t, w in state.wishes if t > now - policy.stabilisation) + ((now, wish),)
-    stable = max(w for _, w in wishes)  # the highest wish of the window: down only once it has passed
+    wishes = tuple((t, w) for t, w in state.wishes if t > now - policy.stabilisation) + (() if held else ((now, wish),))
+    stable = max((w for _, w in wishes), default=wish)  # the highest wish of the window: down only once it has passed
     target = state.workers
     if wish > state.workers:
         # As HPA: the limit is relative to the count at the start of the period.

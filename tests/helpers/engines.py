@@ -53,3 +53,19 @@ def client_of_test_cluster():
     import distributed
 
     return distributed.Client(TEST_SCHEDULER["address"])
+
+
+class FilesGone(InlineRemote):
+    """Removes ``paths`` (files or folders) before the tasks run, as a cluster whose workers do
+    not see the job's files: what the job opened here stays open, the tasks find nothing."""
+
+    def __init__(self, *paths):
+        self.paths = paths
+
+    def map(self, function, items):
+        import shutil
+        from pathlib import Path
+
+        for path in map(Path, self.paths):
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        return super().map(function, items)
