@@ -14,7 +14,7 @@ import pytest
 import rasterio
 
 from candela.change import changedetect
-from candela.compute import ClusterError, DaskEngine
+from candela.compute import ClusterError, DaskEngine, SerialEngine
 from candela.errors import InputError
 from helpers.engines import FilesGone, InlineRemote, needs_distributed, tasks_named
 from helpers.isolated import run_isolated
@@ -261,3 +261,22 @@ def test_factories_are_told_apart_from_addresses(value, factory):
     from processes.compute import FACTORY
 
     assert bool(FACTORY.fullmatch(value)) == factory
+
+
+@needs_distributed
+def test_a_shared_value_goes_to_every_worker_once_and_reaches_each_task_as_itself(dask_cluster):
+    local, client = dask_cluster
+    big = np.arange(2_000_000, dtype=np.float64)  # 16 MB: far more than a task should carry
+    with DaskEngine(client=client) as engine:
+        results = engine.map(_shared_sum, range(6), shared=big)
+        sums = [next(results)]
+        # Scattered to every worker, as one piece of data each holds (not inside the tasks).
+        everywhere = set.intersection(*(set(keys) for keys in client.has_what().values()))
+        assert [key for key in everywhere if str(key).startswith("ndarray-")], client.has_what()
+        sums += list(results)
+    assert sums == [float(big.sum()) + n for n in range(6)]
+    assert list(SerialEngine().map(_shared_sum, range(6), shared=big)) == sums
+
+
+def _shared_sum(shared, n):
+    return float(shared.sum()) + n

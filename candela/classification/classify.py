@@ -5,8 +5,8 @@ and propose the next samples to label.
 Usable without a server: ``classify(optical=[(name, path)], sar=[...], training=features, folder=...)``.
 
 The prediction windows run on an engine (:mod:`candela.compute`): here, one after the other
-(the default), or as tasks on a Dask cluster, each of which re-opens the images by path and
-carries the fitted model (:class:`WindowTask`); the same functions classify every window
+(the default), or as tasks on a Dask cluster, each of which re-opens the images by path
+(:class:`WindowTask`), the fitted model sent to each worker once; the same functions classify every window
 either way, and the maps and the suggestions' pool take the windows here, in order.
 """
 
@@ -87,10 +87,10 @@ def classify(optical, sar=(), training=None, folder=".", *, class_field="class",
         engine = engine or SerialEngine()
         if engine.remote:
             task = WindowTask(_paths(optical), _paths(sar), tuple(i.units for i in images if i.sensor == "sar"),
-                              fitted, max_pixels)
+                              max_pixels)
             compute = functools.partial(classify_window, task)
         else:
-            compute = functools.partial(_window, features, fitted)
+            compute = functools.partial(_window, features)
         result.update(_predict(fitted, grid, folder, pool, window, result["report"],
                                lambda done: report(0.35 + 0.6 * done, "classifying"), engine, compute))
     report(0.95, "choosing the samples to label next")
@@ -208,23 +208,22 @@ def _window(features, model, block):
 @dataclass(frozen=True)
 class WindowTask:
     """What a window task needs to classify its window on its own, in another process: the
-    images by path (``(name, path)`` pairs), the SAR images' settled units (in their order),
-    the fitted model (it travels pickled with the task) and the largest input allowed."""
+    images by path (``(name, path)`` pairs), the SAR images' settled units (in their order)
+    and the largest input allowed. The fitted model comes apart, sent to each worker once."""
 
     optical: tuple
     sar: tuple
     sar_units: tuple
-    model: object
     max_pixels: int
 
 
-def classify_window(task, block):
+def classify_window(task, model, block):
     """:func:`_window` of ``block`` with the images of ``task`` (a :class:`WindowTask`)
     re-opened by path, the same functions as over the images open here. Runs in a Dask worker."""
     with ExitStack() as stack:
         with reopening():
             images, _ = _images(task.optical, task.sar, stack, task.max_pixels, task.sar_units)
-        return _window(_features(images), _one_thread(task.model), block)
+        return _window(_features(images), _one_thread(model), block)
 
 
 def _one_thread(model):
@@ -248,12 +247,13 @@ def _paths(images):
 
 
 def _predict(model, grid, folder, pool, size, report_doc, progress, engine, compute):
-    """Write the maps and fill ``pool`` from the windows, classified by ``compute(block)`` on
-    ``engine``, in order; ``progress(done)`` after each."""
+    """Write the maps and fill ``pool`` from the windows, classified by ``compute(model,
+    block)`` on ``engine``, in order; ``progress(done)`` after each."""
     writer = MapWriter(grid, folder, model.classes, {"FUSION": model.fusion})
     try:
         blocks = list(windows(grid.width, grid.height, size))
-        with closing(engine.map(compute, blocks)) as results:  # closing: a remote engine cancels the rest
+        # closing: a remote engine cancels the rest; the model, shared, goes to a cluster once.
+        with closing(engine.map(compute, blocks, shared=model)) as results:
             for done, (block, (X, valid, probabilities, eligible)) in enumerate(zip(blocks, results), 1):
                 writer.write(block, probabilities, valid)
                 pool.add(block, X, valid, probabilities, eligible=eligible)

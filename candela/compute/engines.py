@@ -47,7 +47,10 @@ class Engine:
     #: self-contained).
     remote = False
 
-    def map(self, function, items):
+    def map(self, function, items, shared=None):
+        """``function(item)`` for each item, in order; with ``shared``, ``function(shared,
+        item)``: a large value every item needs (a fitted model), sent to a cluster once, not
+        with each task."""
         raise NotImplementedError
 
     def close(self):
@@ -63,9 +66,9 @@ class Engine:
 class SerialEngine(Engine):
     """Runs ``function`` here, on one item after the other."""
 
-    def map(self, function, items):
+    def map(self, function, items, shared=None):
         for item in items:
-            yield function(item)
+            yield function(item) if shared is None else function(shared, item)
 
 
 class DaskEngine(Engine):
@@ -122,14 +125,16 @@ class DaskEngine(Engine):
             return max(1, int(self.in_flight))
         return max(2, 2 * sum(self.client.nthreads().values()))
 
-    def map(self, function, items):
+    def map(self, function, items, shared=None):
         client = self.client
         limit, read_at = self.limit(), time.monotonic()
+        # Scattered once to every worker; a future given to submit reaches the task as its value.
+        first = () if shared is None else (client.scatter(shared, broadcast=True, hash=False),)
         pending = deque()
         try:
             for index, item in enumerate(items):
                 # Earlier windows first: results are collected in order.
-                pending.append(client.submit(function, item, pure=False, priority=-index))
+                pending.append(client.submit(function, *first, item, pure=False, priority=-index))
                 if not self.in_flight and time.monotonic() - read_at > self.RESIZE_EVERY:
                     limit, read_at = self.limit(), time.monotonic()
                 if len(pending) >= limit:

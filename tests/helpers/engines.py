@@ -62,10 +62,10 @@ class FilesGone(InlineRemote):
     def __init__(self, *paths):
         self.paths = paths
 
-    def map(self, function, items):
+    def map(self, function, items, shared=None):
         import shutil
         from pathlib import Path
 
         for path in map(Path, self.paths):
             shutil.rmtree(path) if path.is_dir() else path.unlink()
-        return super().map(function, items)
+        return super().map(function, items, shared)
