@@ -146,8 +146,32 @@ def _ogcapi_answer(response, kind):
     return "ok", None
 
 
-def poll_wps(location, every=0.5, timeout=900):
+def poll_wps(location):
     """Poll a WPS status document, validating each, until it is final: 'succeeded', 'failed' or 'lost'."""
+    def final(response):
+        doc = wps_document(response.content)
+        if doc.xpath("//wps:ProcessSucceeded", namespaces=NS):
+            return "succeeded"
+        return "failed" if doc.xpath("//wps:ProcessFailed", namespaces=NS) else None
+
+    return poll(location, final)
+
+
+def poll_ogcapi(location):
+    """Poll an OGC API job, validating each statusInfo (and the results), until it is final."""
+    def final(response):
+        status = ogc_document(response, "statusInfo")["status"]
+        if status == "successful":
+            ogc_document(requests.get(f"{location}/results", timeout=30), "results")
+            return "succeeded"
+        return "failed" if status in ("failed", "dismissed") else None
+
+    return poll(location, final)
+
+
+def poll(location, final, every=0.5, timeout=900):
+    """GET ``location`` every ``every`` seconds until ``final(response)`` says how the job
+    ended (it answers None while it runs); 'lost' after ``timeout``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         time.sleep(every)
@@ -156,32 +180,10 @@ def poll_wps(location, every=0.5, timeout=900):
         except requests.ConnectionError:
             continue  # the server is restarting
         if response.status_code != 200:
-            raise Invalid(f"status document {location}: HTTP {response.status_code}")
-        doc = wps_document(response.content)
-        if doc.xpath("//wps:ProcessSucceeded", namespaces=NS):
-            return "succeeded"
-        if doc.xpath("//wps:ProcessFailed", namespaces=NS):
-            return "failed"
-    return "lost"
-
-
-def poll_ogcapi(location, every=0.5, timeout=900):
-    """Poll an OGC API job, validating each statusInfo (and the results), until it is final."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        time.sleep(every)
-        try:
-            response = requests.get(location, timeout=30)
-        except requests.ConnectionError:
-            continue
-        if response.status_code != 200:
-            raise Invalid(f"job {location}: HTTP {response.status_code}")
-        status = ogc_document(response, "statusInfo")["status"]
-        if status == "successful":
-            ogc_document(requests.get(f"{location}/results", timeout=30), "results")
-            return "succeeded"
-        if status in ("failed", "dismissed"):
-            return "failed"
+            raise Invalid(f"{location}: HTTP {response.status_code}")
+        ended = final(response)
+        if ended:
+            return ended
     return "lost"
 
 

@@ -7,7 +7,6 @@ which ChangeDetect reaches by its address. TensorFlow never runs in this process
 ``autoencoder`` one runs in forked children (the workers are spawned, fresh processes).
 """
 
-import os
 
 import numpy as np
 import pytest
@@ -16,7 +15,8 @@ import rasterio
 from candela.change import changedetect
 from candela.compute import ClusterError, DaskEngine, SerialEngine
 from candela.errors import InputError
-from helpers.engines import FilesGone, InlineRemote, needs_distributed, tasks_named
+from helpers.engines import (FilesGone, InlineRemote, assert_ran_on_workers, execute_on_cluster,
+                             needs_distributed, tasks_named)
 from helpers.isolated import run_isolated
 from helpers.rasters import landscape, paste, second_date, write_optical
 
@@ -93,8 +93,7 @@ def test_raw_windows_on_a_local_cluster(pair, tmp_path, dask_cluster):
     # Every window was a task, run by a worker process, not this one.
     tasks = [t for t in stream.data if "probability_window" in str(t["key"])]
     assert len(tasks) == _windows()
-    pids = client.run(os.getpid)
-    assert {t["worker"] for t in tasks} <= set(pids) and os.getpid() not in pids.values()
+    assert_ran_on_workers(client, tasks)
 
 
 @needs_distributed
@@ -150,23 +149,15 @@ def test_changedetect_through_wps_runs_its_windows_on_the_configured_cluster(pai
                                                                              server_root):
     import shutil
 
-    import distributed
+    from helpers.wps import execute_xml, output_path, outputs_of
 
-    from helpers.schemas import assert_valid
-    from helpers.wps import NS, exception_text, execute_xml, output_path, outputs_of, post
-
-    local, client = dask_cluster
     folder = data_root / "dask-pair"
     folder.mkdir(exist_ok=True)
     for path in pair:
         shutil.copy(path, folder / path.name)
-    candela_settings(dask=local.scheduler_address)  # [candela] dask: here and in the job's worker
     xml = execute_xml("ChangeDetect", [("before_ref", "dask-pair/before.tif"), ("after_ref", "dask-pair/after.tif"),
                                        ("method", "raw")], outputs=[("change_map", True)])
-    with distributed.get_task_stream(client) as stream:
-        doc = assert_valid(post(wps, xml).data)
-    assert doc.xpath("//wps:ProcessSucceeded", namespaces=NS), exception_text(doc)
-    assert [t for t in stream.data if "probability_window" in str(t["key"])], "no window ran on the cluster"
+    doc = execute_on_cluster(wps, candela_settings, dask_cluster, xml, "probability_window")
     with rasterio.open(output_path(outputs_of(doc)["change_map"], server_root)) as out:
         served = out.read(1)
     changedetect.detect(*pair, tmp_path / "here.tif", method="raw")

@@ -7,7 +7,6 @@ reached by its address. Training stays in this process; each task re-opens the i
 and carries the fitted forests.
 """
 
-import os
 
 import numpy as np
 import pytest
@@ -16,7 +15,8 @@ import rasterio
 from candela.classification.classify import classify
 from candela.datasets.synthetic_fusion import write_fusion_scene
 from candela.compute import ClusterError
-from helpers.engines import FilesGone, InlineRemote, needs_distributed, on_cluster, tasks_named
+from helpers.engines import (FilesGone, InlineRemote, assert_ran_on_workers, execute_on_cluster,
+                             needs_distributed, on_cluster, tasks_named)
 
 SIZE, WINDOW = 100, 32  # 4 x 4 = 16 windows, those of the last row and column cut short
 WINDOWS = (-(-SIZE // WINDOW)) ** 2
@@ -99,8 +99,7 @@ def test_windows_on_a_local_cluster(scene, case, tmp_path, dask_cluster):
     # Every window was a task, run by a worker process, not this one.
     tasks = tasks_named(stream, "classify_window")
     assert len(tasks) == WINDOWS
-    pids = client.run(os.getpid)
-    assert {t["worker"] for t in tasks} <= set(pids) and os.getpid() not in pids.values()
+    assert_ran_on_workers(client, tasks)
 
 
 def test_fusionclassify_through_wps_runs_its_windows_on_the_configured_cluster(scene, tmp_path, dask_cluster, wps,
@@ -108,13 +107,9 @@ def test_fusionclassify_through_wps_runs_its_windows_on_the_configured_cluster(s
                                                                               server_root):
     import shutil
 
-    import distributed
-
     from candela.vectors.reading import read_features
-    from helpers.schemas import assert_valid
-    from helpers.wps import NS, exception_text, execute_xml, output_path, outputs_of, post
+    from helpers.wps import execute_xml, output_path, outputs_of
 
-    local, client = dask_cluster
     folder = data_root / "dask-fusion"
     folder.mkdir(exist_ok=True)
     optical, sar = _inputs(scene, radar=True)
@@ -122,15 +117,11 @@ def test_fusionclassify_through_wps_runs_its_windows_on_the_configured_cluster(s
         shutil.copy(path, folder / path.name)
     training = tmp_path / "training.geojson"
     training.write_text(scene.parcels.iloc[::2][["class", "geometry"]].to_crs(4326).to_json())
-    candela_settings(dask=local.scheduler_address)  # [candela] dask: here and in the job's worker
     xml = execute_xml("FusionClassify", [*(("optical_ref", f"dask-fusion/{path.name}") for _, path in optical),
                                          ("sar_ref", f"dask-fusion/{scene.sar.name}"),
                                          ("training", ("b64", training.read_bytes(), "application/geo+json"))],
                       outputs=[("classification", True), ("confidence", True)])
-    with distributed.get_task_stream(client) as stream:
-        doc = assert_valid(post(wps, xml).data)
-    assert doc.xpath("//wps:ProcessSucceeded", namespaces=NS), exception_text(doc)
-    assert tasks_named(stream, "classify_window"), "no window ran on the cluster"
+    doc = execute_on_cluster(wps, candela_settings, dask_cluster, xml, "classify_window")
     here = classify(optical, sar, read_features(training), tmp_path / "here")
     for name in ("classification", "confidence"):
         with rasterio.open(output_path(outputs_of(doc)[name], server_root)) as served, \

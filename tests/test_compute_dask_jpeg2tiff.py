@@ -6,7 +6,6 @@ product makes 8 strips (7 within the AOI). The strips are cut in this process, s
 ``STRIP_ROWS`` here is enough for the tasks too.
 """
 
-import os
 
 import numpy as np
 import pytest
@@ -19,7 +18,8 @@ from candela.errors import InputError
 from candela.rasters.aoi import AOI
 from candela.safe.sentinel2 import open_product, read_product
 from candela.compute import ClusterError
-from helpers.engines import FilesGone, InlineRemote, needs_distributed, on_cluster, tasks_named
+from helpers.engines import (FilesGone, InlineRemote, assert_ran_on_workers, execute_on_cluster,
+                             needs_distributed, on_cluster, tasks_named)
 
 SIZE = 120
 STRIP_ROWS = 16
@@ -117,25 +117,16 @@ def test_strips_on_a_local_cluster(product, tmp_path, dask_cluster, monkeypatch,
     # Every strip was a task, run by a worker process, not this one.
     tasks = tasks_named(stream, "strip_by_path")
     assert len(tasks) == strips
-    pids = client.run(os.getpid)
-    assert {t["worker"] for t in tasks} <= set(pids) and os.getpid() not in pids.values()
+    assert_ran_on_workers(client, tasks)
 
 
 def test_jpeg2tiff_through_wps_reads_its_strips_on_the_configured_cluster(product_zip, tmp_path, dask_cluster, wps,
                                                                          candela_settings, server_root):
-    import distributed
+    from helpers.wps import execute_xml, output_path, outputs_of
 
-    from helpers.schemas import assert_valid
-    from helpers.wps import NS, exception_text, execute_xml, output_path, outputs_of, post
-
-    local, client = dask_cluster
-    candela_settings(dask=local.scheduler_address)  # [candela] dask: here and in the job's worker
     xml = execute_xml("Jpeg2Tiff", [("product_ref", f"products/{product_zip.name}"), ("bands", "B02,B8A,SCL"),
                                     ("mask_clouds", "true")], outputs=[("image", True)])
-    with distributed.get_task_stream(client) as stream:
-        doc = assert_valid(post(wps, xml).data)
-    assert doc.xpath("//wps:ProcessSucceeded", namespaces=NS), exception_text(doc)
-    assert tasks_named(stream, "strip_by_path"), "no strip was read on the cluster"
+    doc = execute_on_cluster(wps, candela_settings, dask_cluster, xml, "strip_by_path")
     with rasterio.open(output_path(outputs_of(doc)["image"], server_root)) as out:
         served, tags = out.read(), out.tags()
     here = jpeg2tiff.convert(open_product(product_zip, tmp_path / "product"), tmp_path / "here.tif",

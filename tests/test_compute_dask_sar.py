@@ -6,7 +6,6 @@ The cluster is a real ``distributed.LocalCluster`` (two worker processes, one th
 reached by its address (``dask_cluster`` in conftest.py).
 """
 
-import os
 import shutil
 from datetime import timedelta
 
@@ -17,7 +16,8 @@ from affine import Affine
 
 from candela.change import sar
 from candela.compute import ClusterError
-from helpers.engines import FilesGone, InlineRemote, needs_distributed, on_cluster, tasks_named
+from helpers.engines import (FilesGone, InlineRemote, assert_ran_on_workers, execute_on_cluster,
+                             needs_distributed, on_cluster, tasks_named)
 from helpers.rasters import SAR_TRANSFORM, START, sar_scene, write_sar
 
 WINDOW = 48
@@ -133,31 +133,22 @@ def test_windows_on_a_local_cluster(images, tmp_path, dask_cluster, options):
     # Every window was a task, run by a worker process, not this one.
     tasks = tasks_named(stream, "tested_window")
     assert len(tasks) == _windows()
-    pids = client.run(os.getpid)
-    assert {t["worker"] for t in tasks} <= set(pids) and os.getpid() not in pids.values()
+    assert_ran_on_workers(client, tasks)
 
 
 @needs_distributed
 def test_sarchangedetect_through_wps_runs_its_windows_on_the_configured_cluster(images, tmp_path, dask_cluster, wps,
                                                                                 candela_settings, data_root,
                                                                                 server_root):
-    import distributed
+    from helpers.wps import execute_xml, output_path, outputs_of
 
-    from helpers.schemas import assert_valid
-    from helpers.wps import NS, exception_text, execute_xml, output_path, outputs_of, post
-
-    local, client = dask_cluster
     folder = data_root / "dask-sar"
     folder.mkdir(exist_ok=True)
     for _, path in images:
         shutil.copy(path, folder / path.name)
-    candela_settings(dask=local.scheduler_address)  # [candela] dask: here and in the job's worker
     xml = execute_xml("SARChangeDetect", [("images_ref", f"dask-sar/{name}") for name, _ in images],
                       outputs=[(name, True) for name in MAPS])
-    with distributed.get_task_stream(client) as stream:
-        doc = assert_valid(post(wps, xml).data)
-    assert doc.xpath("//wps:ProcessSucceeded", namespaces=NS), exception_text(doc)
-    assert tasks_named(stream, "tested_window"), "no window ran on the cluster"
+    doc = execute_on_cluster(wps, candela_settings, dask_cluster, xml, "tested_window")
     here = sar.detect(images, tmp_path)
     found = outputs_of(doc)
     for name in MAPS:

@@ -69,3 +69,30 @@ class FilesGone(InlineRemote):
         for path in map(Path, self.paths):
             shutil.rmtree(path) if path.is_dir() else path.unlink()
         return super().map(function, items, shared)
+
+
+def execute_on_cluster(wps, candela_settings, cluster, xml, task):
+    """Execute ``xml`` on the in-process server with ``[candela] dask`` set to ``cluster``'s
+    scheduler (``(cluster, client)``, here and in the job's worker); assert it succeeded and
+    that tasks of the function named ``task`` ran on the cluster. The response document."""
+    import distributed
+
+    from helpers.schemas import assert_valid
+    from helpers.wps import NS, exception_text, post
+
+    local, client = cluster
+    candela_settings(dask=local.scheduler_address)
+    with distributed.get_task_stream(client) as stream:
+        doc = assert_valid(post(wps, xml).data)
+    assert doc.xpath("//wps:ProcessSucceeded", namespaces=NS), exception_text(doc)
+    assert tasks_named(stream, task), f"no {task} task ran on the cluster"
+    return doc
+
+
+def assert_ran_on_workers(client, tasks):
+    """Every task of ``tasks`` (a task stream's) ran in a worker process of ``client``'s
+    cluster, none in this one."""
+    import os
+
+    pids = client.run(os.getpid)
+    assert {task["worker"] for task in tasks} <= set(pids) and os.getpid() not in pids.values()
