@@ -8,7 +8,8 @@ the other, and a progress bar moves on with every finished task.
   every windowed algorithm).
 * :class:`DaskEngine` runs each item as a task on a Dask cluster (``distributed``). The
   function must then be self-contained and picklable: a task re-opens its inputs by path and
-  rebuilds what it needs, nothing open (rasters, models) travels with it. At most
+  rebuilds what it needs, nothing open (rasters, loaded encoders) travels with it, and a large
+  value every task needs (a fitted forest) is sent to each worker once (``shared``). At most
   ``in_flight`` tasks (default twice the cluster's threads) are submitted or held at once, so
   memory stays bounded whatever the number of windows (a 10980² tile has 121 of 1024²).
 
