@@ -12,7 +12,8 @@ from candela.datasets import synthetic_s2
 from candela.rasters.aoi import AOI
 from candela.rasters.dating import acquisition_time
 from candela.errors import InputError
-from candela.conversion.jpeg2tiff import CLOUD_CLASSES, FALLBACK_NAME, convert, output_name, to_reflectance
+from candela.conversion.bandfiles import CLOUD_CLASSES, to_reflectance
+from candela.conversion.jpeg2tiff import FALLBACK_NAME, convert, output_name
 from candela.safe.sentinel2 import read_product
 
 from helpers.paths import shared_path

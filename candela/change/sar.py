@@ -165,7 +165,8 @@ def detect(images, folder, *, alpha=DEFAULT_ALPHA, enl=DEFAULT_ENL, event_date=N
             task = WindowTask(sources(series), grid, test, tuple(before), tuple(after), enl, alpha, units, max_pixels)
             compute = functools.partial(tested_window, task)
         else:
-            compute = functools.partial(_local_window, series, test, before, after, enl, alpha, units)
+            compute = functools.partial(_test_window, series, test=test, before=before, after=after, enl=enl,
+                                        alpha=alpha, units=units)
         counts = _write_maps(series, grid, paths, test, before, after, enl, alpha, window, preview,
                              lambda done: report(calibrating + (0.95 - calibrating) * done, "testing for change"),
                              engine, compute)
@@ -256,11 +257,6 @@ def _test_window(series, window, test, before, after, enl, alpha, units):
     p, log_ratio = mean_ratio_test(read(before), read(after), enl)
     first = np.where(p < alpha, after[0] + 1, 0).astype(np.uint8)
     return p, first, log_ratio, valid
-
-
-def _local_window(series, test, before, after, enl, alpha, units, block):
-    """A window's test over the series open here."""
-    return _test_window(series, block, test, before, after, enl, alpha, units)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import numpy as np
 from rasterio.enums import Resampling
 
 from ..change.sarimages import sample_windows
-from ..conversion.jpeg2tiff import CLOUD_CLASSES, SCL
+from ..conversion.bandfiles import CLOUD_CLASSES, SCL
 from ..errors import InputError
 from ..rasters.dating import acquisition_time
 from ..rasters.grid import Grid, aligned

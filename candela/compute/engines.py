@@ -18,9 +18,9 @@ a function over its open inputs, and a remote one a function over paths.
 
 The windowed algorithms take an ``engine``: ChangeDetect's probability windows
 (``changedetect.probability_window``), SARChangeDetect's tested windows (``sar.tested_window``),
-Jpeg2Tiff's strips (``bandfiles.strip_by_path``) and FusionClassify's prediction windows. How a
-process uses a cluster (e.g. ``processes/changedetect.py``, with the scheduler's address from
-its configuration, ``tcp://host:8786``)::
+Jpeg2Tiff's strips (``bandfiles.strip_by_path``) and FusionClassify's prediction windows
+(``classify.classify_window``). The server's processes take their engine from ``[candela] dask``
+(``processes/compute.py``); from a notebook or a script, with a scheduler's address::
 
     from candela.compute import DaskEngine
 

@@ -14,7 +14,7 @@ from rasterio.enums import Resampling
 from rasterio.errors import RasterioError
 from rasterio.windows import Window
 
-from ..compute import reopening
+from ..compute import reopening, task_path
 from ..errors import InputError
 from ..rasters.env import gdal_threads
 from ..rasters.reading import check_pixels
@@ -211,8 +211,8 @@ class StripTask:
 
     @classmethod
     def of(cls, product, *args):
-        """The task of ``product`` (found by an absolute path in another process) and ``args``."""
-        return cls(dataclasses.replace(product, path=Path(product.path).absolute()), *args)
+        """The task of ``product`` (found by its path as another process opens it) and ``args``."""
+        return cls(dataclasses.replace(product, path=Path(task_path(product.path))), *args)
 
 
 def strip_by_path(task, strip):

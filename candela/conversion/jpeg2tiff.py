@@ -34,9 +34,8 @@ from ..rasters import dating
 from ..rasters.geotiff import BLOCKSIZE, overview_factors, write_cog
 from ..rasters.reading import MAX_PIXELS, check_pixels
 from ..safe.sentinel2 import band_name, check_resolution
-# CLOUD_CLASSES and to_reflectance are re-exported: they say what this module writes.
-from .bandfiles import (CLOUD_CLASSES, NODATA, SCL, StripTask, close_sources, gdal_env, open_sources,  # noqa: F401
-                        read_strip, strip_by_path, to_reflectance)
+from .bandfiles import (NODATA, SCL, StripTask, close_sources, gdal_env, open_sources, read_strip,
+                        strip_by_path)
 
 DEFAULT_BANDS = ("B02", "B03", "B04", "B08")
 #: Output rows per strip: real 10 m JP2 bands are tiled 1024 x 1024, so each tile is decoded once.

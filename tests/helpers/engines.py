@@ -67,7 +67,10 @@ class FilesGone(InlineRemote):
         from pathlib import Path
 
         for path in map(Path, self.paths):
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
         return super().map(function, items, shared)
 
 
